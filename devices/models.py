@@ -1,0 +1,169 @@
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+
+def new_token_generation():
+    """A random generation, so a device deleted and created again never revives old tokens."""
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+class Device(models.Model):
+    class Type(models.TextChoices):
+        HTTP = "HTTP", "HTTP Device (Sigfox, LoRa, cURL)"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices"
+    )
+    identifier = models.CharField(
+        "device ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
+    )
+    name = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP)
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    token_generation = models.PositiveIntegerField(default=new_token_generation, editable=False)
+
+    # Connection state, written by every callback and by the timeout sweep.
+    connected = models.BooleanField(default=False)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    last_call_at = models.DateTimeField(null=True, blank=True)
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Stored rather than computed so that the sweep is one indexed range query.
+    timeout_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["owner_id", "identifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "identifier"],
+                name="device_identifier_unique_per_owner",
+                violation_error_message="You already have a device with this ID.",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["timeout_at"], name="device_timeout_due", condition=Q(connected=True)
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
+
+    @property
+    def status(self):
+        """``connected``, ``disconnected`` or ``never`` (the console's green, red and grey dot)."""
+        if self.connected:
+            return "connected"
+        return "disconnected" if self.last_call_at else "never"
+
+
+class CallbackSettings(models.Model):
+    """What a callback does, in SPEC order: write_bucket, set_property, call_endpoint,
+    send_property.
+
+    An action is off when its reference is null; deleting the referenced object switches it off.
+    """
+
+    device = models.OneToOneField(
+        Device, on_delete=models.CASCADE, primary_key=True, related_name="callback"
+    )
+    write_bucket = models.ForeignKey(
+        "buckets.Bucket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set_property = models.ForeignKey(
+        "devices.Property", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    call_endpoint = models.ForeignKey(
+        "endpoints.Endpoint", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    send_property = models.ForeignKey(
+        "devices.Property", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    timeout = models.PositiveIntegerField(
+        "timeout (minutes)", default=settings.CALLBACK_DEFAULT_TIMEOUT_MINUTES
+    )
+
+    class Meta:
+        verbose_name = "callback settings"
+        verbose_name_plural = "callback settings"
+
+    def __str__(self):
+        return f"callback of {self.device}"
+
+    @property
+    def timeout_delta(self):
+        return timedelta(minutes=self.timeout)
+
+
+class Property(models.Model):
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="properties")
+    identifier = models.CharField(
+        "property ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
+    )
+    name = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    value = models.JSONField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "properties"
+        ordering = ["device_id", "identifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "identifier"],
+                name="property_identifier_unique_per_device",
+                violation_error_message="This device already has a property with this ID.",
+            )
+        ]
+
+    def __str__(self):
+        return self.identifier
+
+
+class DeviceDailyStats(models.Model):
+    """Per-device, per-day counters, bumped by an upsert on every callback."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="daily_stats")
+    date = models.DateField()
+    calls = models.PositiveBigIntegerField(default=0)
+    rx_bytes = models.PositiveBigIntegerField("bytes received", default=0)
+    tx_bytes = models.PositiveBigIntegerField("bytes sent", default=0)
+
+    class Meta:
+        verbose_name = "daily statistics"
+        verbose_name_plural = "daily statistics"
+        ordering = ["device_id", "-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "date"], name="device_stats_one_row_per_day")
+        ]
+
+    def __str__(self):
+        return f"{self.device_id} {self.date}"
+
+
+class ConnectionEvent(models.Model):
+    class Kind(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="connection_events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    at = models.DateTimeField()
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["device", "-at"], name="connection_event_device_at")]
+
+    def __str__(self):
+        return f"{self.device_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"

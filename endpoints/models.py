@@ -1,0 +1,91 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+
+def new_endpoint_secret():
+    return secrets.token_hex(32)
+
+
+class Endpoint(models.Model):
+    class Type(models.TextChoices):
+        HTTP_REQUEST = "http_request", "HTTP request"
+        EMAIL = "email", "E-mail"
+        IFTTT = "ifttt", "IFTTT Maker"
+        TELEGRAM = "telegram", "Telegram message"
+        SMS = "sms", "SMS (HTTP provider)"
+        HTTP_DEVICE = "http_device", "Another account's HTTP device"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="endpoints"
+    )
+    identifier = models.CharField(
+        "endpoint ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
+    )
+    name = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP_REQUEST)
+    config = models.JSONField(default=dict, blank=True)
+    # Signs outgoing requests (X-Signature, HMAC-SHA256 of the body) so receivers can trust them.
+    secret = models.CharField(max_length=64, default=new_endpoint_secret, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["owner_id", "identifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "identifier"],
+                name="endpoint_identifier_unique_per_owner",
+                violation_error_message="You already have an endpoint with this ID.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
+
+
+class EndpointCall(models.Model):
+    """A call to make, written in the callback's transaction so that it is never lost."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="calls")
+    device = models.ForeignKey(
+        "devices.Device",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="endpoint_calls",
+    )
+    payload = models.JSONField(null=True)
+    ts = models.BigIntegerField(help_text="Milliseconds since the epoch of the triggering data.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            models.Index(fields=["endpoint", "-created"], name="endpoint_call_endpoint_created"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="endpoint_call_pending",
+                condition=Q(status__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self):
+        return f"call {self.pk} of {self.endpoint_id} ({self.status})"

@@ -1,0 +1,3 @@
+from thinger_http.celery import app as celery_app
+
+__all__ = ("celery_app",)

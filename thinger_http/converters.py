@@ -1,0 +1,11 @@
+from thinger_http.identifiers import IDENTIFIER_PATTERN
+
+
+class IdentifierConverter:
+    regex = IDENTIFIER_PATTERN
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value

@@ -1,0 +1,27 @@
+from django.db import connection
+from django.http import JsonResponse
+from django.views import defaults
+
+from thinger_http.responses import is_api_path, json_error
+
+
+def healthz(request):
+    """Liveness and database reachability, for load balancers and the run command."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return JsonResponse({"status": "database unavailable"}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+def not_found(request, exception):
+    if is_api_path(request.path):
+        return json_error(404, f"{request.path} not found")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if is_api_path(request.path):
+        return json_error(500, "internal server error")
+    return defaults.server_error(request)
