@@ -183,3 +183,24 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
 }
+
+# Connection timeout sweep (devices.tasks.device_sweep_timeouts).
+DEVICE_SWEEP_INTERVAL_SECONDS = env_int("DEVICE_SWEEP_INTERVAL_SECONDS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["device-sweep-timeouts"] = {
+    "task": "devices.tasks.device_sweep_timeouts",
+    "schedule": DEVICE_SWEEP_INTERVAL_SECONDS,
+}
+
+# Endpoint delivery (endpoints.tasks).
+ENDPOINTS_ALLOW_PRIVATE_NETWORKS = env_bool("ENDPOINTS_ALLOW_PRIVATE_NETWORKS", False)
+ENDPOINTS_MAX_ATTEMPTS = env_int("ENDPOINTS_MAX_ATTEMPTS", 6, minimum=1)
+ENDPOINTS_CONNECT_TIMEOUT_SECONDS = env_int("ENDPOINTS_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+ENDPOINTS_READ_TIMEOUT_SECONDS = env_int("ENDPOINTS_READ_TIMEOUT_SECONDS", 15, minimum=1)
+ENDPOINTS_RETRY_BASE_SECONDS = env_int("ENDPOINTS_RETRY_BASE_SECONDS", 10, minimum=0)
+ENDPOINTS_RETRY_MAX_SECONDS = env_int("ENDPOINTS_RETRY_MAX_SECONDS", 3600, minimum=1)
+# Calls still pending this long after they were due are enqueued again by beat.
+ENDPOINTS_REQUEUE_GRACE_SECONDS = env_int("ENDPOINTS_REQUEUE_GRACE_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
+    "task": "endpoints.tasks.endpoint_requeue_pending",
+    "schedule": env_int("ENDPOINTS_REQUEUE_INTERVAL_SECONDS", 30, minimum=1),
+}
