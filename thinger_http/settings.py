@@ -31,7 +31,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # The base URL shown to administrators for callback URLs (what devices must call).
-PUBLIC_URL = env_str("PUBLIC_URL", "http://localhost:8000").rstrip("/")
+PUBLIC_URL = env_str("PUBLIC_URL", f"http://localhost:{env_int('HTTP_PORT', 8000)}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
