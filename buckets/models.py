@@ -21,8 +21,8 @@ class Bucket(models.Model):
     identifier = models.CharField(
         "bucket ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
     )
-    name = models.CharField(max_length=100, blank=True)
-    description = models.CharField(max_length=500, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=255, blank=True)
     enabled = models.BooleanField(default=True)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     # Null period: keep records forever.

@@ -23,8 +23,8 @@ class Device(models.Model):
     identifier = models.CharField(
         "device ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
     )
-    name = models.CharField(max_length=100, blank=True)
-    description = models.CharField(max_length=500, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=255, blank=True)
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP)
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -109,8 +109,8 @@ class Property(models.Model):
     identifier = models.CharField(
         "property ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
     )
-    name = models.CharField(max_length=100, blank=True)
-    description = models.CharField(max_length=500, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=255, blank=True)
     value = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)

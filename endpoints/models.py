@@ -26,8 +26,8 @@ class Endpoint(models.Model):
     identifier = models.CharField(
         "endpoint ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
     )
-    name = models.CharField(max_length=100, blank=True)
-    description = models.CharField(max_length=500, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    description = models.CharField(max_length=255, blank=True)
     enabled = models.BooleanField(default=True)
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP_REQUEST)
     config = models.JSONField(default=dict, blank=True)
