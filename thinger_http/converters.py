@@ -9,3 +9,7 @@ class IdentifierConverter:
 
     def to_url(self, value):
         return value
+
+
+class TokenIdConverter(IdentifierConverter):
+    regex = r"[a-zA-Z0-9_-]{1,50}"

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "thinger_http",
     "devices",
     "buckets",
     "endpoints",
@@ -121,8 +124,10 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Serve files found in the apps too, so that tests and a fresh checkout work before collectstatic.
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = VAR_DIR / "media"
 
 LOGIN_URL = "admin:login"
@@ -139,11 +144,6 @@ if is_set("EMAIL_URL"):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "thinger-http@localhost")
-
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-}
 
 # Celery. Embedded mode uses kombu's filesystem transport: no server to run.
 if EMBEDDED_BROKER:
@@ -204,4 +204,37 @@ ENDPOINTS_REQUEUE_GRACE_SECONDS = env_int("ENDPOINTS_REQUEUE_GRACE_SECONDS", 60,
 CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
     "task": "endpoints.tasks.endpoint_requeue_pending",
     "schedule": env_int("ENDPOINTS_REQUEUE_INTERVAL_SECONDS", 30, minimum=1),
+}
+
+# REST API.
+API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 7200, minimum=60)
+API_REFRESH_TOKEN_SECONDS = env_int("API_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60)
+API_RATE = env_rate("API_RATE", "1200/m")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "thinger_http.auth.BearerAuthentication",
+        "thinger_http.auth.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["thinger_http.api_policy.OwnerPermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "thinger_http.api_policy.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["thinger_http.api_policy.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_RATE},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "thinger-http API",
+    "DESCRIPTION": "Devices, callbacks, properties, buckets, endpoints and tokens. "
+    "Wire-compatible with the Thinger.io Server API.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }

@@ -1,12 +1,26 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from thinger_http import views
+from thinger_http import api_views, views
+from thinger_http.converters import IdentifierConverter, TokenIdConverter
+
+register_converter(IdentifierConverter, "id")
+register_converter(TokenIdConverter, "tokenid")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("oauth/token", api_views.OAuthTokenView.as_view(), name="oauth-token"),
+    path("v1/users/<id:user>/tokens", api_views.TokenListView.as_view(), name="api-tokens"),
+    path(
+        "v1/users/<id:user>/tokens/<tokenid:token>",
+        api_views.TokenDetailView.as_view(),
+        name="api-token",
+    ),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("devices.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
 ]

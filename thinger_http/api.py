@@ -1,0 +1,58 @@
+"""Shared pieces of the REST API: errors, permissions, throttling and small helpers.
+
+Every success is exactly 200 (SPEC section 9); an empty success has no body and no Content-Type;
+every error is ``{"error": {"message": ...}}``.
+"""
+
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from thinger_http.responses import empty_ok
+
+
+class ApiView(APIView):
+    """Base of every API view.
+
+    ``actions`` maps an HTTP method to (resource type, Thinger.io action name), which scoped access
+    tokens are checked against; ``resource_kwarg`` names the path parameter with the resource id.
+    """
+
+    actions: dict = {}
+    resource_kwarg = None
+
+    def permission_scope(self, request):
+        return self.actions.get(request.method, ("*", request.method))
+
+    def path_owner(self):
+        """The user named by ``{user}``; 404 when there is none."""
+        return get_object_or_404(get_user_model(), username=self.kwargs["user"])
+
+
+def ok(data=None):
+    """200 with a JSON body, or an empty 200 when there is nothing to say."""
+    if data is None:
+        return empty_ok()
+    return Response(data, status=200)
+
+
+def to_ms(moment):
+    return int(moment.timestamp() * 1000) if moment else None
+
+
+def int_param(request, name, default=None, minimum=None, maximum=None):
+    """An integer query parameter; empty or absent gives the default (clients send ``x=``)."""
+    raw = request.query_params.get(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise exceptions.ValidationError({name: "must be an integer"}) from None
+    if minimum is not None and value < minimum:
+        raise exceptions.ValidationError({name: f"must be at least {minimum}"})
+    if maximum is not None and value > maximum:
+        value = maximum
+    return value

@@ -1,0 +1,65 @@
+"""API policy: error bodies, who may call what, throttling.
+
+Kept apart from the views because DRF imports these classes from its settings while it loads.
+"""
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
+from rest_framework import exceptions, permissions, throttling
+
+
+def _first_message(detail, prefix=""):
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = key if key not in ("non_field_errors", "detail") else ""
+            found = _first_message(value, f"{prefix}.{name}" if prefix and name else prefix or name)
+            if found:
+                return found
+        return prefix or "invalid request"
+    if isinstance(detail, list):
+        for index, item in enumerate(detail):
+            label = prefix
+            if isinstance(item, dict):
+                label = f"{prefix}[{index}]" if prefix else f"[{index}]"
+            found = _first_message(item, label)
+            if found:
+                return found
+        return prefix or "invalid request"
+    return f"{prefix}: {detail}" if prefix else str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        exc = exceptions.NotFound(str(exc) or "not found")
+    from rest_framework.views import exception_handler as drf_exception_handler
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    response.data = {"error": {"message": _first_message(response.data)}}
+    return response
+
+
+class UserRateThrottle(throttling.UserRateThrottle):
+    """Per user (per address when anonymous), from the cache: Redis in services mode."""
+
+
+class OwnerPermission(permissions.BasePermission):
+    """Only ``{user}`` (or staff, read-only) under ``/users/{user}/``; tokens within their scope."""
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not user or not user.is_authenticated:
+            raise exceptions.NotAuthenticated("authentication credentials were not provided")
+        path_user = view.kwargs.get("user")
+        staff_read = user.is_staff and request.method in permissions.SAFE_METHODS
+        if path_user is not None and path_user != user.username and not staff_read:
+            raise exceptions.PermissionDenied("you may not access another user's resources")
+        grant = request.auth
+        scope = getattr(view, "permission_scope", None)
+        if grant is not None and hasattr(grant, "permits") and scope is not None:
+            resource_type, action = scope(request)
+            resource = view.kwargs.get(getattr(view, "resource_kwarg", "") or "", None)
+            if not grant.permits(resource_type, resource, action):
+                raise exceptions.PermissionDenied(f"this token does not allow {action}")
+        return True

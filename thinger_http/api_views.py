@@ -1,0 +1,170 @@
+"""``POST /oauth/token`` and the long-lived access tokens of ``/v1/users/{user}/tokens``."""
+
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import AllowAny
+
+from thinger_http.api import ApiView, ok, to_ms
+from thinger_http.auth import access_token_value, oauth_tokens_for, user_from_refresh_token
+from thinger_http.models import AccessToken
+from thinger_http.services import access_token_create, access_token_revoke, access_token_update
+
+_OAUTH_RESPONSE = inline_serializer(
+    "OAuthToken",
+    {
+        "access_token": serializers.CharField(),
+        "expires_in": serializers.IntegerField(),
+        "refresh_token": serializers.CharField(),
+        "token_type": serializers.CharField(),
+    },
+)
+
+
+class OAuthTokenView(ApiView):
+    """Password and refresh-token grants, form-encoded as Thinger.io clients send them."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'  # so that bad credentials are a 401, as clients expect
+
+    class Input(serializers.Serializer):
+        grant_type = serializers.ChoiceField(choices=["password", "refresh_token"])
+        username = serializers.CharField(required=False, max_length=150)
+        password = serializers.CharField(required=False, max_length=256, trim_whitespace=False)
+        refresh_token = serializers.CharField(required=False, max_length=4096)
+
+    @extend_schema(
+        request=Input,
+        responses={200: _OAUTH_RESPONSE},
+        auth=[],
+        operation_id="Authentication_AuthenticateToken",
+    )
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        grant = data.validated_data
+        if grant["grant_type"] == "password":
+            if not grant.get("username") or not grant.get("password"):
+                raise exceptions.ValidationError({"username": "username and password are required"})
+            user = authenticate(request, username=grant["username"], password=grant["password"])
+        else:
+            if not grant.get("refresh_token"):
+                raise exceptions.ValidationError({"refresh_token": "this field is required"})
+            user = user_from_refresh_token(grant["refresh_token"])
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed("invalid credentials")
+        return ok(oauth_tokens_for(user))
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.RegexField(r"^[a-zA-Z0-9_]{1,50}$", max_length=50)
+    name = serializers.CharField(max_length=255, allow_blank=True)
+    description = serializers.CharField(max_length=255, allow_blank=True, required=False)
+    enabled = serializers.BooleanField()
+    allow = serializers.JSONField(required=False)
+    deny = serializers.JSONField(required=False)
+    expire = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+    def validate(self, attrs):
+        unknown = (
+            set(self.initial_data) - set(self.fields)
+            if isinstance(self.initial_data, dict)
+            else set()
+        )
+        if unknown:
+            raise serializers.ValidationError({sorted(unknown)[0]: "unknown field"})
+        for name in ("allow", "deny"):
+            if name in attrs and not isinstance(attrs[name], dict):
+                raise serializers.ValidationError({name: "must be an object"})
+        return attrs
+
+
+def _token_out(token, with_value=False):
+    out = {
+        "token": token.identifier,
+        "name": token.name,
+        "description": token.description,
+        "enabled": token.enabled,
+        "allow": token.allow,
+        "deny": token.deny,
+        "expire": token.expire,
+        "created": to_ms(token.created),
+        "modified": to_ms(token.modified),
+    }
+    if with_value:
+        out["access_token"] = access_token_value(token)
+    return out
+
+
+def _model_errors(exc):
+    if hasattr(exc, "message_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        field = {"identifier": "token", "__all__": "token"}.get(field, field)
+        return exceptions.ValidationError({field: messages[0]})
+    return exceptions.ValidationError(exc.messages[0])
+
+
+class TokenListView(ApiView):
+    actions = {"GET": ("Token", "ListTokens"), "POST": ("Token", "CreateToken")}
+
+    def get(self, request, user):
+        owner = self.path_owner()
+        return ok([_token_out(t) for t in AccessToken.objects.filter(owner=owner)])
+
+    @extend_schema(request=TokenSerializer)
+    def post(self, request, user):
+        owner = self.path_owner()
+        data = TokenSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        try:
+            token = access_token_create(
+                owner=owner,
+                identifier=fields.pop("token"),
+                allow=fields.pop("allow", {"*": {"*": "*"}}),
+                **fields,
+            )
+        except ModelValidationError as exc:
+            raise _model_errors(exc) from None
+        return ok(_token_out(token, with_value=True))
+
+
+class TokenDetailView(ApiView):
+    actions = {
+        "GET": ("Token", "ReadTokenConfig"),
+        "PUT": ("Token", "UpdateToken"),
+        "DELETE": ("Token", "DeleteToken"),
+    }
+    resource_kwarg = "token"
+
+    def _token(self):
+        return get_object_or_404(
+            AccessToken.objects.select_related("owner"),
+            owner__username=self.kwargs["user"],
+            identifier=self.kwargs["token"],
+        )
+
+    def get(self, request, user, token):
+        return ok(_token_out(self._token(), with_value=True))
+
+    @extend_schema(request=TokenSerializer)
+    def put(self, request, user, token):
+        found = self._token()
+        data = TokenSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        fields.pop("token", None)
+        try:
+            access_token_update(token=found, **fields)
+        except ModelValidationError as exc:
+            raise _model_errors(exc) from None
+        return ok(_token_out(found))
+
+    def delete(self, request, user, token):
+        access_token_revoke(token=self._token())
+        return ok()

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class ThingerHttpConfig(AppConfig):
+    """The project package is also an app: it holds API authentication (access tokens)."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "thinger_http"
+    verbose_name = "API access"
+
+    def ready(self):
+        from thinger_http import schema  # noqa: F401  (registers the OpenAPI auth extensions)

@@ -1,0 +1,54 @@
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+ADMIN_ACCESS = {"*": {"*": "*"}}
+
+
+def new_token_generation():
+    return secrets.randbelow(2**31 - 1) + 1
+
+
+class AccessToken(models.Model):
+    """A long-lived API access token (Thinger.io's /v1/users/{user}/tokens).
+
+    The token value is a JWT naming this row; it is checked against the row on every request, so
+    disabling, expiring or deleting the row revokes it at once. ``allow`` and ``deny`` follow
+    Thinger.io's permission shape: ``{ResourceType: {resource name: action or [actions]}}``.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens"
+    )
+    identifier = models.CharField(
+        "token ID",
+        max_length=50,
+        validators=[
+            RegexValidator(r"^[a-zA-Z0-9_]{1,50}\Z", "Use 1 to 50 letters, digits or '_'.")
+        ],
+    )
+    name = models.CharField(max_length=255)
+    description = models.CharField(max_length=255, blank=True)
+    enabled = models.BooleanField(default=True)
+    allow = models.JSONField(default=dict, blank=True)
+    deny = models.JSONField(default=dict, blank=True)
+    # Expiry in milliseconds since the epoch, as on the wire; null means never.
+    expire = models.BigIntegerField(null=True, blank=True)
+    generation = models.PositiveIntegerField(default=new_token_generation, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["owner_id", "identifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "identifier"],
+                name="access_token_identifier_unique_per_owner",
+                violation_error_message="You already have a token with this ID.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier

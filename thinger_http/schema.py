@@ -1,0 +1,19 @@
+"""OpenAPI descriptions of our authentication classes, for drf-spectacular."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "thinger_http.auth.BearerAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "thinger_http.auth.SessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -1,0 +1,42 @@
+from django.db import transaction
+from django.utils import timezone
+
+from thinger_http.models import AccessToken, new_token_generation
+
+
+@transaction.atomic
+def access_token_create(
+    *, owner, identifier, name, enabled=True, description="", allow=None, deny=None, expire=None
+):
+    token = AccessToken(
+        owner=owner,
+        identifier=identifier,
+        name=name,
+        description=description,
+        enabled=enabled,
+        allow=allow if allow is not None else {},
+        deny=deny or {},
+        expire=expire,
+    )
+    token.full_clean()
+    token.save()
+    return token
+
+
+def access_token_update(*, token, **fields):
+    for name, value in fields.items():
+        setattr(token, name, value)
+    token.modified = timezone.now()
+    token.full_clean()
+    token.save()
+    return token
+
+
+def access_token_revoke(*, token):
+    token.delete()
+
+
+def access_token_rotate(*, token):
+    token.generation = new_token_generation()
+    token.save(update_fields=["generation", "modified"])
+    return token
