@@ -84,6 +84,19 @@ class TokenSerializer(serializers.Serializer):
         return attrs
 
 
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    enabled = serializers.BooleanField()
+    allow = serializers.JSONField()
+    deny = serializers.JSONField()
+    expire = serializers.IntegerField(allow_null=True)
+    created = serializers.IntegerField()
+    modified = serializers.IntegerField()
+    access_token = serializers.CharField(required=False)
+
+
 def _token_out(token, with_value=False):
     out = {
         "token": token.identifier,
@@ -112,11 +125,12 @@ def _model_errors(exc):
 class TokenListView(ApiView):
     actions = {"GET": ("Token", "ListTokens"), "POST": ("Token", "CreateToken")}
 
+    @extend_schema(responses={200: TokenOut(many=True)}, operation_id="Token_List")
     def get(self, request, user):
         owner = self.path_owner()
         return ok([_token_out(t) for t in AccessToken.objects.filter(owner=owner)])
 
-    @extend_schema(request=TokenSerializer)
+    @extend_schema(request=TokenSerializer, responses={200: TokenOut}, operation_id="Token_Create")
     def post(self, request, user):
         owner = self.path_owner()
         data = TokenSerializer(data=request.data)
@@ -149,10 +163,11 @@ class TokenDetailView(ApiView):
             identifier=self.kwargs["token"],
         )
 
+    @extend_schema(responses={200: TokenOut}, operation_id="Token_ReadConfig")
     def get(self, request, user, token):
         return ok(_token_out(self._token(), with_value=True))
 
-    @extend_schema(request=TokenSerializer)
+    @extend_schema(request=TokenSerializer, responses={200: TokenOut}, operation_id="Token_Update")
     def put(self, request, user, token):
         found = self._token()
         data = TokenSerializer(data=request.data, partial=True)
@@ -165,6 +180,7 @@ class TokenDetailView(ApiView):
             raise _model_errors(exc) from None
         return ok(_token_out(found))
 
+    @extend_schema(responses={200: None}, operation_id="Token_Delete")
     def delete(self, request, user, token):
         access_token_revoke(token=self._token())
         return ok()
