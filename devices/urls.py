@@ -1,9 +1,7 @@
-from django.urls import path, register_converter
+from django.urls import path
 
 from devices import views_callback
-from thinger_http.converters import IdentifierConverter
 
-register_converter(IdentifierConverter, "id")
 
 urlpatterns = [
     path(
