@@ -30,6 +30,8 @@ class Bucket(models.Model):
     retention_unit = models.CharField(
         max_length=8, choices=RetentionUnit.choices, default=RetentionUnit.MONTHS
     )
+    # Thinger.io's config.tags: up to five identifiers, kept for clients that set them.
+    tags = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
@@ -54,7 +56,11 @@ class BucketRecord(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="records")
+    # No index of its own: the (bucket, ts) unique index serves every lookup by bucket, and a
+    # second one lets PostgreSQL plan "all of the bucket's records, then sort" for small buckets.
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     ts = models.BigIntegerField()
     value = models.JSONField(null=True)
 
@@ -65,3 +71,54 @@ class BucketRecord(models.Model):
 
     def __str__(self):
         return f"{self.bucket_id}@{self.ts}"
+
+
+class BucketExport(models.Model):
+    """A file of a bucket's records, written by a Celery task under ``MEDIA_ROOT/exports``.
+
+    ``file`` is the name on the wire (``.../exports/{file}``); the task updates ``progress`` and
+    ``rows`` as it goes, and ``updated`` tells a live task from one whose worker died.
+    """
+
+    class DataType(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSON = "json", "JSON"
+        ARFF = "arff", "ARFF"
+
+    class TimestampFormat(models.TextChoices):
+        ISO = "iso", "ISO 8601"
+        SECONDS = "seconds", "seconds"
+        MILLISECONDS = "milliseconds", "milliseconds"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="exports")
+    file = models.CharField(max_length=128)
+    data_type = models.CharField(max_length=8, choices=DataType.choices, default=DataType.CSV)
+    timestamp_format = models.CharField(
+        max_length=16, choices=TimestampFormat.choices, default=TimestampFormat.ISO
+    )
+    # Inclusive bounds in milliseconds; null is open.
+    min_ts = models.BigIntegerField(null=True, blank=True)
+    max_ts = models.BigIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    rows = models.PositiveBigIntegerField(default=0)
+    size = models.PositiveBigIntegerField("size (bytes)", default=0)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["bucket_id", "-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "file"], name="bucket_export_unique_file")
+        ]
+
+    def __str__(self):
+        return self.file

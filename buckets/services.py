@@ -1,14 +1,47 @@
-from django.db import connection
+import calendar
+import logging
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from buckets.models import BucketRecord
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from buckets import exports
+from buckets.models import Bucket, BucketExport, BucketRecord
+
+logger = logging.getLogger(__name__)
+
+# Timestamps are milliseconds since the epoch; a client's own ``ts`` outside this range is refused
+# (the same bound as the device callback's).
+MAX_TS = 2**53 - 1
 
 # Server-assigned timestamps that collide with stored ones move forward 1 ms at a time; a few
 # rounds resolve any realistic collision, more than that means something is badly wrong.
 _MAX_COLLISION_ROUNDS = 20
 
+# Rows per INSERT: three parameters a row keeps every statement below SQLite's and PostgreSQL's
+# limits on bound parameters, whatever the size of the batch.
+_INSERT_CHUNK = 1000
+
+# Records per DELETE when clearing or enforcing retention: each chunk is its own short
+# transaction (unless the caller holds one), so writers are never blocked for long.
+DELETE_CHUNK = 50_000
+
 
 def _insert_records(bucket_id, rows, *, replace):
-    """Insert (ts, value) rows in one statement; returns the set of ts that were written."""
+    """Insert (ts, value) rows, a chunk per statement; returns the set of ts that were written."""
+    written = set()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        written |= _insert_chunk(bucket_id, rows[start : start + _INSERT_CHUNK], replace=replace)
+    return written
+
+
+def _insert_chunk(bucket_id, rows, *, replace):
     if not rows:
         return set()
     table = connection.ops.quote_name(BucketRecord._meta.db_table)
@@ -47,3 +80,368 @@ def bucket_write_records(*, bucket_id, explicit, server):
         taken = max(ts for ts, _ in pending)
         pending = [(taken + 1 + i, value) for i, (_, value) in enumerate(pending)]
     raise RuntimeError(f"could not find free timestamps in bucket {bucket_id}")
+
+
+def record_ts(value):
+    """A record's own ``ts``: milliseconds when it is a number (0 is 'unknown'), else None.
+
+    Raises ValueError for a number that is not a time in milliseconds since the epoch.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value != value or not -MAX_TS <= value <= MAX_TS:
+        raise ValueError(f"ts {value!r} is not a time in milliseconds since the epoch")
+    return int(value) or None
+
+
+@transaction.atomic
+def bucket_write(*, bucket, values, now_ms=None):
+    """Write records as ``POST .../buckets/{bucket}/data`` does; returns how many were stored.
+
+    Each value's own numeric top-level ``ts`` is its time (and is removed from the value), as in
+    the device callback; the others get the server's time. A disabled bucket stores nothing.
+    """
+    if not bucket.enabled or not values:
+        return 0
+    if now_ms is None:
+        now_ms = int(timezone.now().timestamp() * 1000)
+    explicit, server = {}, []
+    for value in values:
+        ts = record_ts(value.get("ts")) if isinstance(value, dict) else None
+        if ts is None:
+            server.append((now_ms + len(server), value))
+        else:
+            explicit[ts] = {key: item for key, item in value.items() if key != "ts"}
+    bucket_write_records(bucket_id=bucket.pk, explicit=explicit, server=server)
+    return len(explicit) + len(server)
+
+
+def _duplicate_error():
+    """A duplicate id as the ValidationError full_clean gives, for a create that lost a race."""
+    [unique] = [
+        c for c in Bucket._meta.constraints if c.name == "bucket_identifier_unique_per_owner"
+    ]
+    return ValidationError({"identifier": [unique.violation_error_message]})
+
+
+@transaction.atomic
+def bucket_create(
+    *,
+    owner,
+    identifier,
+    name="",
+    description="",
+    enabled=True,
+    tags=(),
+    retention_period=None,
+    retention_unit=Bucket.RetentionUnit.MONTHS,
+):
+    """A new bucket; ``retention_period`` 0 or None keeps records forever."""
+    bucket = Bucket(
+        owner=owner,
+        identifier=identifier,
+        name=name,
+        description=description,
+        enabled=enabled,
+        tags=list(tags),
+        retention_period=retention_period or None,
+        retention_unit=retention_unit,
+    )
+    bucket.full_clean()
+    try:
+        with transaction.atomic():
+            bucket.save()
+    except IntegrityError:
+        raise _duplicate_error() from None
+    return bucket
+
+
+_UPDATABLE = {"name", "description", "enabled", "tags", "retention_period", "retention_unit"}
+
+
+@transaction.atomic
+def bucket_update(*, bucket, **fields):
+    """Change some of a bucket's settings (a partial update); its id never changes."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise TypeError(f"bucket_update() got unexpected fields {sorted(unknown)}")
+    if "retention_period" in fields:
+        fields["retention_period"] = fields["retention_period"] or None
+    for name, value in fields.items():
+        setattr(bucket, name, value)
+    bucket.full_clean()
+    bucket.save()
+    return bucket
+
+
+def _remove_files_on_commit(paths):
+    def remove():
+        for path in paths:
+            for candidate in (path, exports.part_path(path)):
+                try:
+                    candidate.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    logger.exception("could not remove export file %s", candidate)
+
+    transaction.on_commit(remove)
+
+
+@transaction.atomic
+def bucket_delete(*, bucket):
+    """Delete a bucket with its records and exports.
+
+    Records go in set-based DELETEs (never loaded); callback settings writing to the bucket are
+    switched off by the foreign key's SET NULL; export files are removed once this commits.
+    """
+    paths = [export_path(export) for export in bucket.exports.all()]
+    records = BucketRecord.objects.filter(bucket=bucket)
+    records._raw_delete(records.db)  # one statement: chunks would not help in one transaction
+    bucket.delete()
+    _remove_files_on_commit(paths)
+
+
+def _records_in_range(bucket_id, min_ts, max_ts):
+    rows = BucketRecord.objects.filter(bucket_id=bucket_id)
+    if min_ts is not None:
+        rows = rows.filter(ts__gte=min_ts)
+    if max_ts is not None:
+        rows = rows.filter(ts__lte=max_ts)
+    return rows
+
+
+def _delete_range(bucket_id, min_ts, max_ts):
+    """Delete a bucket's records with min_ts <= ts <= max_ts (None: open), oldest first, in
+    chunks cut at a timestamp found on the (bucket, ts) index; returns how many.
+
+    Each chunk starts at the previous one's edge, so no query walks over the index entries of
+    records already deleted (still there until vacuum, and all of them inside a transaction).
+    """
+    chunk = DELETE_CHUNK
+    total = 0
+    while True:
+        rows = _records_in_range(bucket_id, min_ts, max_ts)
+        edge = rows.order_by("ts").values_list("ts", flat=True)[chunk : chunk + 1]
+        edge = next(iter(edge), None)
+        doomed = rows if edge is None else rows.filter(ts__lt=edge)
+        # No savepoint: inside a caller's transaction this adds no query, on its own it commits
+        # each chunk.
+        with transaction.atomic(savepoint=False):
+            total += doomed._raw_delete(doomed.db)
+        if edge is None:
+            return total
+        min_ts = edge
+
+
+def bucket_clear(bucket, min_ts=None, max_ts=None):
+    """Delete a bucket's records, all of them or those with min_ts <= ts <= max_ts (ms, either
+    bound may be None); returns how many. Set-based and chunked: nothing is loaded into Python,
+    whatever the bucket's size. The console, the admin and the API call this."""
+    return _delete_range(bucket.pk, min_ts, max_ts)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+_UNIT_DELTAS = {
+    Bucket.RetentionUnit.HOURS: lambda n: timedelta(hours=n),
+    Bucket.RetentionUnit.DAYS: lambda n: timedelta(days=n),
+    Bucket.RetentionUnit.WEEKS: lambda n: timedelta(weeks=n),
+}
+_UNIT_MONTHS = {Bucket.RetentionUnit.MONTHS: 1, Bucket.RetentionUnit.YEARS: 12}
+
+
+def _months_before(moment, months):
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def bucket_retention_cutoff(bucket, now):
+    """The time before which the bucket's records expire (calendar months and years), or None
+    when it keeps them forever (or the period reaches back before year 1)."""
+    period = bucket.retention_period
+    if not period:
+        return None
+    try:
+        if bucket.retention_unit in _UNIT_MONTHS:
+            return _months_before(now, period * _UNIT_MONTHS[bucket.retention_unit])
+        return now - _UNIT_DELTAS[bucket.retention_unit](period)
+    except (OverflowError, ValueError, KeyError):
+        return None
+
+
+def bucket_enforce_retention(*, now=None):
+    """Delete every record older than its bucket's retention period; returns how many.
+
+    Run by beat. Each bucket's expired records go oldest first in chunks of ``DELETE_CHUNK``, each
+    chunk its own transaction; a bucket with no expired records costs one index probe.
+    """
+    now = now or timezone.now()
+    total = 0
+    buckets = Bucket.objects.filter(retention_period__gt=0).only(
+        "pk", "retention_period", "retention_unit"
+    )
+    for bucket in buckets.iterator():
+        cutoff = bucket_retention_cutoff(bucket, now)
+        if cutoff is None:
+            continue
+        deleted = _delete_range(bucket.pk, None, (cutoff - _EPOCH) // _MILLISECOND - 1)
+        if deleted:
+            logger.info("retention: deleted %d records of bucket %s", deleted, bucket.pk)
+        total += deleted
+    return total
+
+
+# Exports.
+
+_EXTENSIONS = {
+    BucketExport.DataType.CSV: "csv",
+    BucketExport.DataType.JSON: "json",
+    BucketExport.DataType.ARFF: "arff",
+}
+
+
+def export_path(export):
+    """Where an export's file lives: ``MEDIA_ROOT/exports/<bucket pk>/<file>``."""
+    return Path(settings.MEDIA_ROOT) / "exports" / str(export.bucket_id) / export.file
+
+
+def _export_file_name(bucket, data_type, now):
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    return f"{bucket.identifier}-{stamp}-{secrets.token_hex(3)}.{_EXTENSIONS[data_type]}"
+
+
+def _enqueue_export(export_id):
+    from buckets.tasks import bucket_export_run
+
+    try:
+        # BUCKET_TASK_QUEUE: None is Celery's default queue (tests route to a worker of their own).
+        bucket_export_run.apply_async(args=[export_id], queue=settings.BUCKET_TASK_QUEUE)
+    except Exception:
+        # The row stays pending; bucket_exports_requeue (beat) sends it again.
+        logger.exception("could not enqueue export %s", export_id)
+
+
+@transaction.atomic
+def bucket_export_create(
+    *,
+    bucket,
+    data_type=BucketExport.DataType.CSV,
+    timestamp_format=BucketExport.TimestampFormat.ISO,
+    min_ts=None,
+    max_ts=None,
+):
+    """Record an export and have a worker write it once this commits; ``min_ts``/``max_ts`` of
+    0 or None leave that end of the range open."""
+    export = BucketExport(
+        bucket=bucket,
+        file=_export_file_name(bucket, data_type, timezone.now()),
+        data_type=data_type,
+        timestamp_format=timestamp_format,
+        min_ts=min_ts or None,
+        max_ts=max_ts or None,
+    )
+    export.full_clean()
+    export.save()
+    transaction.on_commit(lambda: _enqueue_export(export.pk))
+    return export
+
+
+@transaction.atomic
+def bucket_export_delete(*, export):
+    """Delete an export's row and, once that commits, its file; a running task notices and
+    stops."""
+    path = export_path(export)
+    export.delete()
+    _remove_files_on_commit([path])
+
+
+# A pending export no worker has taken for this long is sent again (the broker was down, or the
+# message was lost); a running one whose progress has not moved for EXPORT_STALE_AFTER lost its
+# worker and may be taken over. Progress moves every page (milliseconds apart): an hour without
+# any means the worker is gone, not slow.
+EXPORT_REQUEUE_AFTER = timedelta(minutes=10)
+EXPORT_STALE_AFTER = timedelta(hours=1)
+
+
+def _claim_export(export_id, now):
+    """Move an export to running; False when another worker has it (or it is done or gone)."""
+    rows = BucketExport.objects.filter(pk=export_id)
+    claimed = rows.filter(state=BucketExport.State.PENDING).update(
+        state=BucketExport.State.RUNNING, updated=now
+    ) or rows.filter(state=BucketExport.State.RUNNING, updated__lt=now - EXPORT_STALE_AFTER).update(
+        updated=now, progress=0, rows=0
+    )
+    return bool(claimed)
+
+
+class ExportCancelled(Exception):
+    """The export's row was deleted while its file was being written."""
+
+
+def bucket_export_run(*, export_id):
+    """Write an export's file, keeping its progress in the database; returns the export, or None
+    when there was nothing to do (claimed by another worker, finished or deleted).
+
+    The file is written next to its final name and renamed when complete, so a download never
+    sees half a file. Memory stays flat: records are read a page at a time along the (bucket, ts)
+    index (see ``buckets.exports``).
+    """
+    now = timezone.now()
+    if not _claim_export(export_id, now):
+        return None
+    export = BucketExport.objects.select_related("bucket").filter(pk=export_id).first()
+    if export is None:  # deleted since
+        return None
+    path = export_path(export)
+    part = exports.part_path(path)
+    running = BucketExport.objects.filter(pk=export_id, state=BucketExport.State.RUNNING)
+
+    def report(rows, progress):
+        if not running.update(rows=rows, progress=progress, updated=timezone.now()):
+            raise ExportCancelled
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = exports.write_export(export, part, report)
+        os.replace(part, path)
+        size = path.stat().st_size
+    except ExportCancelled:
+        part.unlink(missing_ok=True)
+        return None
+    except Exception as exc:
+        part.unlink(missing_ok=True)
+        logger.exception("export %s failed", export_id)
+        failed = running.update(
+            state=BucketExport.State.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished=timezone.now(),
+        )
+        return BucketExport.objects.filter(pk=export_id).first() if failed else None
+    done = running.update(
+        state=BucketExport.State.DONE,
+        progress=100,
+        rows=rows,
+        size=size,
+        finished=timezone.now(),
+    )
+    if not done:  # deleted meanwhile
+        path.unlink(missing_ok=True)
+        return None
+    return BucketExport.objects.filter(pk=export_id).first()
+
+
+def bucket_exports_requeue(*, now=None):
+    """Send again exports that no worker has taken (broker down when they were created) or whose
+    worker died; returns how many. Run by beat."""
+    now = now or timezone.now()
+    waiting = Q(state=BucketExport.State.PENDING, updated__lt=now - EXPORT_REQUEUE_AFTER)
+    lost = Q(state=BucketExport.State.RUNNING, updated__lt=now - EXPORT_STALE_AFTER)
+    pending = BucketExport.objects.filter(waiting | lost).values_list("pk", flat=True)
+    ids = list(pending[:1000])
+    for export_id in ids:
+        _enqueue_export(export_id)
+    return len(ids)

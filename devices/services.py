@@ -1,15 +1,20 @@
 import ipaddress
 import json
+import math
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from buckets.models import Bucket
 from buckets.services import bucket_write_records
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.selectors import device_for_callback
 from devices.tokens import InvalidToken, callback_token_decode
+from endpoints.models import Endpoint
 from endpoints.services import endpoint_call_record
+from thinger_http.auth import authenticate_bearer
 
 # Timestamps are milliseconds since the epoch; anything outside this range is a client error
 # rather than something to store (it also keeps ts within a 64-bit column).
@@ -41,15 +46,28 @@ class _Record:
 _NOT_JSON = object()
 
 
+class _NumberOutOfRange(ValueError):
+    pass
+
+
 def _parse_constant(name):
     raise ValueError(f"{name} is not JSON")
+
+
+def _parse_float(text):
+    value = float(text)
+    if math.isinf(value):
+        raise _NumberOutOfRange(text)
+    return value
 
 
 def _parse_body(body: bytes):
     if not body.strip():
         return _NOT_JSON, "empty body"
     try:
-        return json.loads(body, parse_constant=_parse_constant), None
+        return json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float), None
+    except _NumberOutOfRange as exc:
+        raise CallbackError(400, f"number {str(exc)[:40]} is too large to store") from None
     except (ValueError, RecursionError):
         return _NOT_JSON, "body is not JSON"
 
@@ -59,24 +77,29 @@ def _record_ts(value):
         return None
     if value != value or not -MAX_TS <= value <= MAX_TS:
         raise CallbackError(400, f"ts {value!r} is not a time in milliseconds since the epoch")
-    return int(value) or None
+    return int(value)
 
 
 def _is_batch(data):
     return isinstance(data, list) and bool(data) and all(isinstance(item, dict) for item in data)
 
 
-def _records(data, default_ts):
-    """Split a parsed body into records: an array of objects is a batch, else one record."""
+def _records(data, query_ts):
+    """Split a parsed body into records: an array of objects is a batch, else one record.
+
+    A record's own numeric ``ts`` wins (``0``: the server's time) and leaves the stored value.
+    Records without one take the query's ``ts``, one millisecond apart within a batch, so that a
+    batch keeps all its records and a retried batch replaces the same ones.
+    """
     items = data if _is_batch(data) else [data]
     records = []
-    for item in items:
-        ts = default_ts
+    for index, item in enumerate(items):
+        ts = None if query_ts is None else query_ts + index
         if isinstance(item, dict) and "ts" in item:
             own = _record_ts(item["ts"])
             if own is not None:
                 item = {key: value for key, value in item.items() if key != "ts"}
-                ts = own
+                ts = own or None
         records.append(_Record(ts=ts, value=item))
     return records
 
@@ -109,19 +132,42 @@ def parse_remote_ip(forwarded, fallback):
     return None
 
 
+class _OwnerClaims:
+    """The owner's API access token: good for every device of that user (gateways, plugins)."""
+
+    def current_for(self, device):
+        return True
+
+
 def callback_authenticate(*, token, username, identifier):
     """Check a callback token against the path; returns the claims (401 or 403 otherwise).
 
-    Runs before any query: a forged or foreign token costs no database work.
+    A device token is checked before any query, so a forged or foreign one costs no database
+    work. The owner's API access tokens are accepted too, within their scope.
     """
+    if not token:
+        raise CallbackError(401, "missing token")
     try:
         claims = callback_token_decode(token)
     except InvalidToken as exc:
-        message = "missing token" if not token else f"invalid token: {exc}"
-        raise CallbackError(401, message) from None
+        claims, problem = None, str(exc)
+    if claims is None:
+        return _owner_token_claims(token, username, identifier, problem)
     if not claims.matches(user=username, device=identifier):
         raise CallbackError(403, "this token is for another device")
     return claims
+
+
+def _owner_token_claims(token, username, identifier, problem):
+    found = authenticate_bearer(token)
+    if found is None:
+        raise CallbackError(401, f"invalid token: {problem}")
+    user, grant = found
+    if user.username != username:
+        raise CallbackError(403, "this token is for another user")
+    if not grant.permits("Device", identifier, "CallDeviceCallback"):
+        raise CallbackError(403, "this token does not allow CallDeviceCallback")
+    return _OwnerClaims()
 
 
 def callback_ingest(*, claims, username, identifier, body, store, query_ts, remote_ip):
@@ -162,10 +208,14 @@ def callback_ingest(*, claims, username, identifier, body, store, query_ts, remo
             _write_bucket(actions.write_bucket_id, records, now_ms)
         if payload is not _NOT_JSON and actions.set_property_id:
             Property.objects.filter(pk=actions.set_property_id).update(value=payload, modified=now)
-            actions.set_property.value = payload
+            if actions.send_property_id == actions.set_property_id:
+                actions.send_property.value = payload
         if payload is not _NOT_JSON and actions.call_endpoint_id and actions.call_endpoint.enabled:
             endpoint_call_record(
-                endpoint=actions.call_endpoint, device=device, payload=payload, ts=now_ms
+                endpoint=actions.call_endpoint,
+                device=device,
+                payload=payload,
+                ts=records[-1].ts or now_ms,
             )
         response = CallbackResponse(headers=headers)
         if actions.send_property_id:
@@ -251,3 +301,228 @@ def device_rotate_token(*, device):
     Device.objects.filter(pk=device.pk).update(token_generation=generation, modified=timezone.now())
     device.token_generation = generation
     return device
+
+
+_DEVICE_FIELDS = {"name", "description", "enabled"}
+
+
+@transaction.atomic
+def device_update(*, device, **fields):
+    """Change a device's name, description or enabled flag (a partial update).
+
+    Only those columns are written, so a callback or sweep changing the connection state at the
+    same time keeps its change.
+    """
+    unknown = set(fields) - _DEVICE_FIELDS
+    if unknown:
+        raise TypeError(f"device_update() got unexpected fields {sorted(unknown)}")
+    if not fields:
+        return device
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.full_clean()
+    device.save(update_fields=[*fields, "modified"])
+    return device
+
+
+@transaction.atomic
+def device_delete(*, device):
+    """Delete a device with its callback settings, properties, statistics and events; its
+    endpoint call log stays, detached. Its token fails from now on (404, then 401 if an
+    identical device is created: a new token generation)."""
+    device.delete()
+
+
+# The object each callback action references: a bucket or endpoint of the device's owner, or a
+# property of the device.
+_ACTION_TARGETS = {
+    "write_bucket": ("bucket", lambda device: Bucket.objects.filter(owner_id=device.owner_id)),
+    "set_property": ("property", lambda device: Property.objects.filter(device=device)),
+    "call_endpoint": ("endpoint", lambda device: Endpoint.objects.filter(owner_id=device.owner_id)),
+    "send_property": ("property", lambda device: Property.objects.filter(device=device)),
+}
+CALLBACK_TIMEOUT_MAX = 60 * 24 * 365  # minutes: a year
+
+
+def _action_target(device, action, identifier):
+    if identifier is None or identifier == "":
+        return None
+    kind, candidates = _ACTION_TARGETS[action]
+    if not isinstance(identifier, str):
+        raise ValidationError({action: f"must be the id of a {kind}, or null for none"})
+    found = candidates(device).filter(identifier=identifier).first()
+    if found is None:
+        raise ValidationError({action: f"there is no {kind} {identifier!r}"})
+    return found
+
+
+@transaction.atomic
+def callback_settings_update(*, device, actions=None, timeout=None):
+    """Set what the device's callback does.
+
+    ``actions`` maps action names to ids (None or "" for off) and, when given, replaces the whole
+    set: an absent action is off. ``timeout`` (minutes) is kept when None. A reference to a
+    bucket, endpoint or property that does not exist is a ValidationError naming the action.
+    The new timeout applies from the device's next call.
+    """
+    callback, _ = CallbackSettings.objects.select_for_update().get_or_create(device=device)
+    if actions is not None:
+        unknown = sorted(set(actions) - set(_ACTION_TARGETS))
+        if unknown:
+            raise ValidationError({unknown[0]: "unknown callback action"})
+        for action in _ACTION_TARGETS:
+            setattr(callback, action, _action_target(device, action, actions.get(action)))
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int):
+            raise ValidationError({"timeout": "must be a whole number of minutes"})
+        if not 1 <= timeout <= CALLBACK_TIMEOUT_MAX:
+            raise ValidationError({"timeout": f"must be from 1 to {CALLBACK_TIMEOUT_MAX} minutes"})
+        callback.timeout = timeout
+    callback.save()
+    return callback
+
+
+def _check_json_value(value):
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError({"value": "must be JSON (numbers finite)"}) from None
+
+
+def _property_exists_error():
+    return ValidationError({"identifier": [Property._meta.constraints[0].violation_error_message]})
+
+
+@transaction.atomic
+def property_create(*, device, identifier, name="", description="", value=None):
+    """A new property of the device; a duplicate id is a ValidationError."""
+    _check_json_value(value)
+    prop = Property(
+        device=device, identifier=identifier, name=name, description=description, value=value
+    )
+    prop.full_clean()
+    try:
+        with transaction.atomic():
+            prop.save()
+    except IntegrityError:  # created at the same time by another request
+        raise _property_exists_error() from None
+    return prop
+
+
+_PROPERTY_FIELDS = {"value", "name", "description"}
+
+
+@transaction.atomic
+def property_update(*, prop, **fields):
+    """Replace a property's value and optionally its name or description; its id never changes.
+
+    Only the given columns are written, so a callback's ``set_property`` meanwhile is not undone
+    unless ``value`` is given.
+    """
+    unknown = set(fields) - _PROPERTY_FIELDS
+    if unknown:
+        raise TypeError(f"property_update() got unexpected fields {sorted(unknown)}")
+    if not fields:
+        return prop
+    if "value" in fields:
+        _check_json_value(fields["value"])
+    for name, value in fields.items():
+        setattr(prop, name, value)
+    prop.full_clean()
+    prop.save(update_fields=[*fields, "modified"])
+    return prop
+
+
+def json_merge_patch(target, patch):
+    """RFC 7396: an object patch merges into an object (recursively; a null member removes that
+    key); any other patch replaces the target."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = json_merge_patch(merged.get(key), value)
+    return merged
+
+
+@transaction.atomic
+def property_merge(*, prop, value):
+    """Merge ``value`` into the property's value (a JSON merge patch); returns the property.
+
+    The row is locked while merging, so two merges at the same time both take effect.
+    """
+    _check_json_value(value)
+    locked = Property.objects.select_for_update().get(pk=prop.pk)
+    locked.value = json_merge_patch(locked.value, value)
+    locked.save(update_fields=["value", "modified"])
+    prop.value, prop.modified = locked.value, locked.modified
+    return prop
+
+
+@transaction.atomic
+def property_delete(*, prop):
+    """Delete a property; callback actions referencing it are switched off (SET NULL)."""
+    prop.delete()
+
+
+SWEEP_CHUNK = 5000
+
+
+def device_sweep_timeouts(*, now=None):
+    """Disconnect every connected device whose deadline has passed; returns how many.
+
+    Works in chunks of at most ``SWEEP_CHUNK`` devices, each flipped by one ``UPDATE ...
+    RETURNING`` whose own ``WHERE connected AND timeout_at <= now`` is the compare-and-swap: a
+    concurrent sweep finds those rows already flipped (on PostgreSQL it skips the rows another
+    sweep has locked), and a callback that moved ``timeout_at`` forward keeps its device
+    connected. Only the rows a statement changed get a "disconnected" event, dated at their
+    deadline, written by the same statement on PostgreSQL and in the same transaction elsewhere.
+    When nothing is due this is one query on the partial index ``device_timeout_due``.
+    """
+    now = now or timezone.now()
+    total = 0
+    while True:
+        flipped = _sweep_chunk(now)
+        total += flipped
+        if flipped < SWEEP_CHUNK:
+            return total
+
+
+def _sweep_chunk(now):
+    """Flip at most ``SWEEP_CHUNK`` due devices and record their events; returns how many."""
+    devices = connection.ops.quote_name(Device._meta.db_table)
+    events = connection.ops.quote_name(ConnectionEvent._meta.db_table)
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    # Table names are the only interpolated values (S608).
+    update = (
+        f"UPDATE {devices} SET connected = %s WHERE id IN ("  # noqa: S608
+        f"SELECT id FROM {devices} WHERE connected AND timeout_at <= %s "
+        f"ORDER BY timeout_at LIMIT %s{lock}"
+        ") AND connected AND timeout_at <= %s RETURNING id, timeout_at"
+    )
+    insert = f"INSERT INTO {events} (device_id, kind, at) SELECT id, %s, timeout_at FROM"  # noqa: S608
+    deadline = connection.ops.adapt_datetimefield_value(now)
+    params = [False, deadline, SWEEP_CHUNK, deadline]
+    kind = ConnectionEvent.Kind.DISCONNECTED.value
+
+    if connection.vendor == "postgresql":
+        # One statement is atomic on its own: no BEGIN and COMMIT round trips around it.
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH flipped AS ({update}) {insert} flipped", [*params, kind])
+            return cursor.rowcount
+
+    # The flipped ids go back as one JSON parameter, whatever their number. No savepoint: within
+    # a caller's transaction the chunk adds no query of its own.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(update, params)
+        flipped = [pk for pk, _ in cursor.fetchall()]
+        if flipped:
+            cursor.execute(
+                f"{insert} {devices} WHERE id IN (SELECT value FROM json_each(%s))",  # noqa: S608
+                [kind, json.dumps(flipped)],
+            )
+    return len(flipped)

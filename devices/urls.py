@@ -1,18 +1,30 @@
 from django.urls import path
 
-from devices import views_callback
+from devices import api, views_callback
 
+DEVICE = "users/<id:user>/devices/<id:device>"
 
 urlpatterns = [
     path(
-        "v3/users/<id:user>/devices/<id:device>/callback/data",
+        f"v3/{DEVICE}/callback/data",
         views_callback.callback_data,
         name="device-callback-data",
     ),
+    # GET and PUT read and set the callback settings; POST is the legacy device callback path.
+    path(f"v3/{DEVICE}/callback", api.CallbackSettingsView.as_view(), name="device-callback"),
     path(
-        "v3/users/<id:user>/devices/<id:device>/callback",
-        views_callback.callback_data,
-        {"legacy": True},
-        name="device-callback",
+        f"v3/{DEVICE}/callback/token",
+        api.CallbackTokenView.as_view(),
+        name="api-device-callback-token",
+    ),
+    path("v1/users/<id:user>/devices", api.DeviceListView.as_view(), name="api-devices"),
+    path(f"v1/{DEVICE}", api.DeviceDetailView.as_view(), name="api-device"),
+    path(f"v3/{DEVICE}/stats", api.DeviceStatsView.as_view(), name="api-device-stats"),
+    path(f"v1/{DEVICE}/stats", api.DeviceStatsV1View.as_view(), name="api-device-stats-v1"),
+    path(f"v3/{DEVICE}/properties", api.PropertyListView.as_view(), name="api-device-properties"),
+    path(
+        f"v3/{DEVICE}/properties/<id:property>",
+        api.PropertyDetailView.as_view(),
+        name="api-device-property",
     ),
 ]

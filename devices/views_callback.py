@@ -1,7 +1,9 @@
 """The device callback: what devices call. Thin: read the request, call the service, answer."""
 
+import logging
+
 from django.conf import settings
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
@@ -13,6 +15,8 @@ from devices.services import (
     parse_remote_ip,
 )
 from thinger_http.responses import empty_ok, json_error
+
+logger = logging.getLogger(__name__)
 
 _BEARER = "bearer "
 
@@ -80,8 +84,9 @@ def callback_data(request, user, device, legacy=False):
         )
     except CallbackError as exc:
         return json_error(exc.status, exc.message, exc.headers)
-    except DataError as exc:
-        return json_error(400, f"the data cannot be stored: {exc}".strip())
+    except (DataError, IntegrityError):
+        logger.warning("callback data refused by the database", exc_info=True)
+        return json_error(400, "the data cannot be stored: a value is out of range or invalid")
     except (OperationalError, InterfaceError):
         retry = str(settings.CALLBACK_RETRY_AFTER_SECONDS)
         return json_error(503, "storage unavailable, retry later", {"Retry-After": retry})

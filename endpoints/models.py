@@ -1,6 +1,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -49,6 +50,15 @@ class Endpoint(models.Model):
     def __str__(self):
         return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
 
+    def clean(self):
+        from endpoints.kinds import config_errors
+
+        errors = config_errors(self.type, self.config)
+        if errors:
+            raise ValidationError(
+                {"config": [f"{name}: {msg}" for name, msgs in errors.items() for msg in msgs]}
+            )
+
 
 class EndpointCall(models.Model):
     """A call to make, written in the callback's transaction so that it is never lost."""
@@ -72,6 +82,8 @@ class EndpointCall(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
+    # Pending: when the call is due. Sending: when the worker's lease ends; past it, the worker is
+    # presumed dead and the requeue sweep puts the call back to pending.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
@@ -89,3 +101,22 @@ class EndpointCall(models.Model):
 
     def __str__(self):
         return f"call {self.pk} of {self.endpoint_id} ({self.status})"
+
+
+class EndpointAttempt(models.Model):
+    """One try at delivering a call: what the console's attempt log shows."""
+
+    call = models.ForeignKey(EndpointCall, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["call", "started_at"], name="endpoint_attempt_call")]
+
+    def __str__(self):
+        result = self.status_code or self.error[:40] or "ok"
+        return f"attempt on call {self.call_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {result}"

@@ -14,11 +14,9 @@ from thinger_http.responses import empty_ok
 
 
 class ApiView(APIView):
-    """Base of every API view.
-
-    ``actions`` maps an HTTP method to (resource type, Thinger.io action name), which scoped access
-    tokens are checked against; ``resource_kwarg`` names the path parameter with the resource id.
-    """
+    # Base of every API view (a comment, not a docstring: drf-spectacular would publish it).
+    # ``actions`` maps an HTTP method to (resource type, Thinger.io action name), which scoped
+    # access tokens are checked against; ``resource_kwarg`` names the path parameter with the id.
 
     actions: dict = {}
     resource_kwarg = None

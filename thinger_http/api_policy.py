@@ -5,7 +5,7 @@ Kept apart from the views because DRF imports these classes from its settings wh
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
-from rest_framework import exceptions, permissions, throttling
+from rest_framework import exceptions, parsers, permissions, throttling
 
 
 def _first_message(detail, prefix=""):
@@ -63,3 +63,13 @@ class OwnerPermission(permissions.BasePermission):
             if not grant.permits(resource_type, resource, action):
                 raise exceptions.PermissionDenied(f"this token does not allow {action}")
         return True
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with a body nested too deeply to parse a 400 rather than a crash."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None

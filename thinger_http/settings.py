@@ -159,7 +159,14 @@ if EMBEDDED_BROKER:
     }
 else:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Fail fast when Redis is unreachable: the callback has committed its endpoint call rows and
+    # the requeue sweep enqueues them later. The visibility timeout outlasts the longest retry
+    # countdown, so the broker does not hand out a delayed task twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 4 * 3600,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -191,6 +198,8 @@ DEVICE_SWEEP_INTERVAL_SECONDS = env_int("DEVICE_SWEEP_INTERVAL_SECONDS", 30, min
 CELERY_BEAT_SCHEDULE["device-sweep-timeouts"] = {
     "task": "devices.tasks.device_sweep_timeouts",
     "schedule": DEVICE_SWEEP_INTERVAL_SECONDS,
+    # A sweep that waited longer than one interval is superseded by the next one.
+    "options": {"expires": DEVICE_SWEEP_INTERVAL_SECONDS},
 }
 
 # Endpoint delivery (endpoints.tasks).
@@ -219,7 +228,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["thinger_http.api_policy.OwnerPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "thinger_http.api_policy.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -239,3 +248,22 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# Buckets: retention (buckets.tasks.bucket_enforce_retention) and exports written by workers under
+# MEDIA_ROOT/exports; exports no worker took are sent again (buckets.tasks.bucket_exports_requeue).
+BUCKET_RETENTION_INTERVAL_SECONDS = env_int("BUCKET_RETENTION_INTERVAL_SECONDS", 3600, minimum=1)
+CELERY_BEAT_SCHEDULE["bucket-enforce-retention"] = {
+    "task": "buckets.tasks.bucket_enforce_retention",
+    "schedule": BUCKET_RETENTION_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["bucket-exports-requeue"] = {
+    "task": "buckets.tasks.bucket_exports_requeue",
+    "schedule": 300,
+}
+# The queue export tasks go to; unset: Celery's default (tests route them to a worker of their own).
+BUCKET_TASK_QUEUE = env_str("BUCKET_TASK_QUEUE") or None
+
+# Console
+LOGIN_URL = "console-login"
+LOGIN_REDIRECT_URL = "console-home"
+LOGOUT_REDIRECT_URL = "console-login"

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from devices.management.commands.callback_url import print_credentials
 from devices.selectors import device_by_path
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="device name")
         parser.add_argument("--description", default="", help="device description")
 
+    @transaction.atomic
     def handle(self, *args, user, device, name, description, **options):
         User = get_user_model()
         owner = User.objects.filter(username=user).first()

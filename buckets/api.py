@@ -1,0 +1,600 @@
+"""The buckets part of the REST API (SPEC section 4), wire-compatible with Thinger.io's.
+
+Every success is exactly 200: JSON, or empty for writes, clears and deletes. Request bodies are
+checked against the reference's schemas, ``additionalProperties: false`` included: each violation
+is a 400 naming the field.
+"""
+
+import json
+import math
+
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.http import FileResponse, Http404, QueryDict
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers
+
+from buckets import selectors, services
+from buckets.exports import CONTENT_TYPES
+from buckets.models import Bucket, BucketExport
+from devices.models import Device
+from thinger_http.api import ApiView, int_param, ok, to_ms
+from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+# Inputs: strict about JSON types (a number is not a string, "true" is not a boolean).
+
+
+class _StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _IdentifierField(_StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
+        super().__init__(validators=[identifier_validator], **kwargs)
+
+
+class _StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class _StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _TimestampField(serializers.FloatField):
+    """A JSON number of milliseconds (``minimum: 0``); 0 or null leave that end open."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, required=False, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+            self.fail("invalid")
+        super().to_internal_value(data)
+        return min(int(data), services.MAX_TS) or None
+
+    def run_validators(self, value):
+        if value is not None:
+            super().run_validators(value)
+
+
+class _Closed(serializers.Serializer):
+    """An object with ``additionalProperties: false``: an unknown key is a 400 naming it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise exceptions.ValidationError({unknown[0]: ["unknown field"]})
+        return super().to_internal_value(data)
+
+
+# The reference's bucket_config variants; only "api" is implemented here.
+_OTHER_SOURCES = ("write", "device", "mqtt")
+
+
+class BucketConfigSerializer(_Closed):
+    source = serializers.ChoiceField(choices=["api"])
+    tags = serializers.ListField(child=_IdentifierField(), max_length=5, required=False)
+
+    def to_internal_value(self, data):
+        source = data.get("source") if isinstance(data, dict) else None
+        if source in _OTHER_SOURCES:
+            raise exceptions.ValidationError(
+                {"source": [f'source "{source}" is not supported here: only "api"']}
+            )
+        if isinstance(data, dict) and "source" not in data:
+            raise exceptions.ValidationError({"source": ["this field is required"]})
+        return super().to_internal_value(data)
+
+
+class BucketRetentionSerializer(serializers.Serializer):
+    period = _StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+    unit = serializers.ChoiceField(choices=Bucket.RetentionUnit.values, required=False)
+
+
+class BucketCreateInput(_Closed):
+    bucket = _IdentifierField()
+    name = _StrictCharField(max_length=255, allow_blank=True)
+    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    enabled = _StrictBooleanField()
+    config = BucketConfigSerializer()
+    retention = BucketRetentionSerializer(required=False)
+    # Accepted as the reference allows, and not kept: this server has no asset types, groups or
+    # products, and one storage backend.
+    asset_group = _IdentifierField(required=False)
+    asset_type = _IdentifierField(required=False)
+    product = _IdentifierField(required=False)
+    backend = serializers.ChoiceField(
+        choices=["", "mongodb", "influxdb", "dynamodb"], required=False, allow_blank=True
+    )
+
+
+class BucketUpdateInput(BucketCreateInput):
+    # Not in the reference's update schema, but in its "Full Update" example: the path's id only.
+    bucket = _IdentifierField(required=False)
+    asset_group = _IdentifierField(required=False, allow_blank=True)
+    asset_type = _IdentifierField(required=False, allow_blank=True)
+    product = _IdentifierField(required=False, allow_blank=True)
+
+
+def _bucket_fields(data):
+    """Model fields from validated input (create or partial update)."""
+    fields = {name: data[name] for name in ("name", "description", "enabled") if name in data}
+    if "config" in data:
+        fields["tags"] = data["config"].get("tags", [])
+    retention = data.get("retention", {})
+    if "period" in retention:
+        fields["retention_period"] = retention["period"]
+    if "unit" in retention:
+        fields["retention_unit"] = retention["unit"]
+    return fields
+
+
+# Outputs.
+
+
+class BucketConfigOutput(serializers.Serializer):
+    source = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class BucketRetentionOutput(serializers.Serializer):
+    period = serializers.IntegerField(help_text="0: records are kept forever")
+    unit = serializers.ChoiceField(choices=Bucket.RetentionUnit.values)
+
+
+class BucketOutput(serializers.Serializer):
+    bucket = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    enabled = serializers.BooleanField()
+    config = BucketConfigOutput()
+    retention = BucketRetentionOutput()
+    created = serializers.IntegerField()
+    modified = serializers.IntegerField()
+
+
+def bucket_out(bucket):
+    config = {"source": bucket.source}
+    if bucket.tags:
+        config["tags"] = bucket.tags
+    return {
+        "bucket": bucket.identifier,
+        "name": bucket.name,
+        "description": bucket.description,
+        "enabled": bucket.enabled,
+        "config": config,
+        "retention": {"period": bucket.retention_period or 0, "unit": bucket.retention_unit},
+        "created": to_ms(bucket.created),
+        "modified": to_ms(bucket.modified),
+    }
+
+
+class RecordOutput(serializers.Serializer):
+    ts = serializers.IntegerField(help_text="milliseconds since the Unix epoch")
+    val = serializers.JSONField()
+
+
+class ExportInput(_Closed):
+    data_type = serializers.ChoiceField(choices=BucketExport.DataType.values, required=False)
+    timestamp_format = serializers.ChoiceField(
+        choices=BucketExport.TimestampFormat.values, required=False
+    )
+    min_ts = _TimestampField()
+    max_ts = _TimestampField()
+    callback = serializers.ChoiceField(choices=["email", "endpoint"], required=False)
+    endpoint = _IdentifierField(required=False)
+
+    def validate_callback(self, value):
+        raise serializers.ValidationError(
+            "notifying when an export is ready is not supported: poll GET .../exports"
+        )
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_ts"), attrs.get("max_ts")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"min_ts": "must not be after max_ts"})
+        return attrs
+
+
+class ExportCreatedOutput(serializers.Serializer):
+    file = serializers.CharField()
+    state = serializers.ChoiceField(choices=BucketExport.State.values)
+
+
+class ExportOutput(serializers.Serializer):
+    file = serializers.CharField()
+    data_type = serializers.ChoiceField(choices=BucketExport.DataType.values)
+    timestamp_format = serializers.ChoiceField(choices=BucketExport.TimestampFormat.values)
+    min_ts = serializers.IntegerField(allow_null=True)
+    max_ts = serializers.IntegerField(allow_null=True)
+    state = serializers.ChoiceField(choices=BucketExport.State.values)
+    progress = serializers.IntegerField(help_text="percent")
+    rows = serializers.IntegerField()
+    size = serializers.IntegerField(help_text="bytes")
+    error = serializers.CharField()
+    created = serializers.IntegerField()
+    finished = serializers.IntegerField(allow_null=True)
+
+
+def export_out(export):
+    return {
+        "file": export.file,
+        "data_type": export.data_type,
+        "timestamp_format": export.timestamp_format,
+        "min_ts": export.min_ts,
+        "max_ts": export.max_ts,
+        "state": export.state,
+        "progress": export.progress,
+        "rows": export.rows,
+        "size": export.size,
+        "error": export.error,
+        "created": to_ms(export.created),
+        "finished": to_ms(export.finished),
+    }
+
+
+def _model_error(exc):
+    """A model ValidationError as a 400 naming the wire field."""
+    if hasattr(exc, "message_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        field = {"identifier": "bucket", "__all__": "bucket"}.get(field, field)
+        return exceptions.ValidationError({field: messages[0]})
+    return exceptions.ValidationError(exc.messages[0])
+
+
+def _validated(serializer_class, data, **kwargs):
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _ts_param(request, name):
+    """``min_ts``/``max_ts``: milliseconds (a decimal point is tolerated); empty is absent."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise exceptions.ValidationError(
+                {name: "must be milliseconds since the epoch"}
+            ) from None
+        value = int(value)
+    return max(-services.MAX_TS, min(value, services.MAX_TS))
+
+
+_READ_PARAMETERS = [
+    OpenApiParameter(
+        "items",
+        int,
+        description=f"records per page, at most {selectors.READ_MAX_ITEMS} (the default)",
+    ),
+    OpenApiParameter("min_ts", int, description="oldest timestamp (ms), inclusive"),
+    OpenApiParameter("max_ts", int, description="newest timestamp (ms), inclusive"),
+    OpenApiParameter("sort", str, enum=["asc", "desc"], description="by ts; default desc"),
+]
+
+
+def _read(request, bucket):
+    """The records a read asks for; empty parameters and unknown ones (agg, tz...) are ignored."""
+    limit = selectors.READ_MAX_ITEMS
+    items = int_param(request, "items", limit, minimum=1, maximum=limit)
+    sort = request.query_params.get("sort", "").strip().lower() or "desc"
+    if sort not in ("asc", "desc"):
+        raise exceptions.ValidationError({"sort": "must be asc or desc"})
+    return selectors.bucket_read(
+        bucket=bucket,
+        items=items,
+        min_ts=_ts_param(request, "min_ts"),
+        max_ts=_ts_param(request, "max_ts"),
+        sort=sort,
+    )
+
+
+class _BucketView(ApiView):
+    resource_kwarg = "bucket"
+
+    def bucket(self):
+        found = selectors.bucket_by_path(
+            username=self.kwargs["user"], identifier=self.kwargs["bucket"]
+        )
+        if found is None:
+            raise Http404(f"bucket {self.kwargs['bucket']!r} not found")
+        return found
+
+
+class BucketListView(ApiView):
+    actions = {"GET": ("Bucket", "ListBuckets"), "POST": ("Bucket", "CreateBucket")}
+
+    @extend_schema(responses={200: BucketOutput(many=True)}, operation_id="Bucket_List")
+    def get(self, request, user):
+        owner = self.path_owner()
+        return ok([bucket_out(bucket) for bucket in selectors.buckets_of(username=owner.username)])
+
+    @extend_schema(
+        request=BucketCreateInput,
+        responses={200: BucketOutput},
+        operation_id="Bucket_Create",
+    )
+    def post(self, request, user):
+        owner = self.path_owner()
+        data = _validated(BucketCreateInput, request.data)
+        try:
+            bucket = services.bucket_create(
+                owner=owner, identifier=data["bucket"], **_bucket_fields(data)
+            )
+        except ModelValidationError as exc:
+            raise _model_error(exc) from None
+        return ok(bucket_out(bucket))
+
+
+class BucketDetailView(_BucketView):
+    actions = {
+        "GET": ("Bucket", "ReadBucketConfig"),
+        "PUT": ("Bucket", "UpdateBucket"),
+        "DELETE": ("Bucket", "DeleteBucket"),
+    }
+
+    @extend_schema(responses={200: BucketOutput}, operation_id="Bucket_ReadConfig")
+    def get(self, request, user, bucket):
+        return ok(bucket_out(self.bucket()))
+
+    @extend_schema(
+        request=BucketUpdateInput,
+        responses={200: BucketOutput},
+        operation_id="Bucket_Update",
+        description="A partial update: absent fields keep their values.",
+    )
+    def put(self, request, user, bucket):
+        found = self.bucket()
+        data = _validated(BucketUpdateInput, request.data, partial=True)
+        if data.get("bucket", found.identifier) != found.identifier:
+            raise exceptions.ValidationError({"bucket": "a bucket's id cannot be changed"})
+        try:
+            services.bucket_update(bucket=found, **_bucket_fields(data))
+        except ModelValidationError as exc:
+            raise _model_error(exc) from None
+        return ok(bucket_out(found))
+
+    @extend_schema(
+        responses={200: None},
+        operation_id="Bucket_Delete",
+        description="Deletes the bucket, its records and exports; device callbacks writing to it "
+        "stop writing.",
+    )
+    def delete(self, request, user, bucket):
+        services.bucket_delete(bucket=self.bucket())
+        return ok()
+
+
+class BucketDataView(_BucketView):
+    """``/v1/users/{user}/buckets/{bucket}/data``: read (documented with the versioned path),
+    write and clear."""
+
+    actions = {
+        "GET": ("Bucket", "ReadBucket"),
+        "POST": ("Bucket", "WriteBucket"),
+        "DELETE": ("Bucket", "ClearBucket"),
+    }
+
+    @extend_schema(exclude=True)
+    def get(self, request, user, bucket):
+        return ok(_read(request, self.bucket()))
+
+    @extend_schema(
+        request={
+            "application/json": {
+                "oneOf": [
+                    {"type": "object"},
+                    {"type": "array", "items": {"type": "object"}},
+                ]
+            }
+        },
+        responses={200: None},
+        operation_id="Bucket_WriteData",
+        description="One record per object. A numeric top-level `ts` (ms) is the record's time "
+        "and is removed from it (a record with the same ts is replaced); other records get the "
+        "server's time. A disabled bucket stores nothing.",
+    )
+    def post(self, request, user, bucket):
+        found = self.bucket()
+        data = request.data
+        values = [data] if isinstance(data, dict) else data
+        if isinstance(data, QueryDict) or not isinstance(values, list):
+            raise exceptions.ValidationError("the body must be a JSON object or array of objects")
+        if not all(isinstance(value, dict) for value in values):
+            raise exceptions.ValidationError("the body must be a JSON object or array of objects")
+        try:
+            json.dumps(values, allow_nan=False)
+        except ValueError:  # 1e400 parses as infinity, which JSON cannot store
+            raise exceptions.ValidationError("a number in the body is too large") from None
+        try:
+            services.bucket_write(bucket=found, values=values)
+        except ValueError as exc:
+            raise exceptions.ValidationError({"ts": str(exc)}) from None
+        return ok()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("min_ts", int, description="oldest timestamp (ms), inclusive"),
+            OpenApiParameter("max_ts", int, description="newest timestamp (ms), inclusive"),
+        ],
+        responses={200: None},
+        operation_id="Bucket_ClearData",
+        description="Deletes the bucket's records: all of them, or those within min_ts..max_ts.",
+    )
+    def delete(self, request, user, bucket):
+        services.bucket_clear(
+            self.bucket(), min_ts=_ts_param(request, "min_ts"), max_ts=_ts_param(request, "max_ts")
+        )
+        return ok()
+
+
+_VERSION = OpenApiParameter("version", str, OpenApiParameter.PATH, enum=["v1", "v2"])
+
+
+class BucketReadView(_BucketView):
+    """``/{version}/users/{user}/buckets/{bucket}/data``, version v1 or v2."""
+
+    actions = {"GET": ("Bucket", "ReadBucket")}
+
+    @extend_schema(
+        parameters=[_VERSION, *_READ_PARAMETERS],
+        responses={200: RecordOutput(many=True)},
+        operation_id="Bucket_ReadData",
+        description="Page by moving max_ts (descending) or min_ts (ascending) past the last "
+        "record's ts; a page shorter than `items` is the last.",
+    )
+    def get(self, request, version, user, bucket):
+        return ok(_read(request, self.bucket()))
+
+
+class _DeviceView(ApiView):
+    resource_kwarg = "device"
+
+    def device(self):
+        device = Device.objects.filter(
+            owner__username=self.kwargs["user"], identifier=self.kwargs["device"]
+        ).first()
+        if device is None:
+            raise Http404(f"device {self.kwargs['device']!r} not found")
+        return device
+
+
+class DeviceBucketListView(_DeviceView):
+    actions = {"GET": ("Device", "ListDeviceBuckets")}
+
+    @extend_schema(
+        responses={200: BucketOutput(many=True)},
+        operation_id="Device_ListBuckets",
+        description="The buckets the device's callback writes to.",
+    )
+    def get(self, request, user, device):
+        buckets = selectors.buckets_of_device(device=self.device())
+        return ok([bucket_out(bucket) for bucket in buckets])
+
+
+class DeviceBucketReadView(_DeviceView):
+    """``/{version}/users/{user}/devices/{device}/buckets/{bucket}/data``, version v1 to v3."""
+
+    actions = {"GET": ("Device", "ReadDeviceBucket")}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", str, OpenApiParameter.PATH, enum=["v1", "v2", "v3"]),
+            *_READ_PARAMETERS,
+        ],
+        responses={200: RecordOutput(many=True)},
+        operation_id="Device_ReadBucketData",
+        description="Reads a bucket the device's callback writes to (404 for any other).",
+    )
+    def get(self, request, version, user, device, bucket):
+        found = selectors.buckets_of_device(device=self.device()).filter(identifier=bucket).first()
+        if found is None:
+            raise Http404(f"device {device!r} does not write to a bucket {bucket!r}")
+        return ok(_read(request, found))
+
+
+class BucketExportListView(_BucketView):
+    actions = {
+        "GET": ("Bucket", "ListBucketExports"),
+        "POST": ("Bucket", "CreateBucketExport"),
+    }
+
+    @extend_schema(responses={200: ExportOutput(many=True)}, operation_id="Bucket_ListExports")
+    def get(self, request, user, bucket):
+        return ok([export_out(export) for export in selectors.bucket_exports(bucket=self.bucket())])
+
+    @extend_schema(
+        request=ExportInput,
+        responses={200: ExportCreatedOutput},
+        operation_id="Bucket_CreateExport",
+        description="A worker writes the file (csv by default, iso timestamps); follow its state "
+        "and progress with GET .../exports. min_ts/max_ts of 0 or absent leave that end open.",
+    )
+    def post(self, request, user, bucket):
+        found = self.bucket()
+        data = _validated(ExportInput, request.data)
+        export = services.bucket_export_create(
+            bucket=found,
+            data_type=data.get("data_type", BucketExport.DataType.CSV),
+            timestamp_format=data.get("timestamp_format", BucketExport.TimestampFormat.ISO),
+            min_ts=data.get("min_ts"),
+            max_ts=data.get("max_ts"),
+        )
+        return ok({"file": export.file, "state": export.state})
+
+
+class BucketExportDetailView(_BucketView):
+    """One export: download its file, or delete it.
+
+    Downloading an export that is not done (pending, running or failed) is a 404 whose message
+    gives its state; the list (GET .../exports) shows state and progress.
+    """
+
+    actions = {
+        "GET": ("Bucket", "ReadBucketExport"),
+        "DELETE": ("Bucket", "DeleteBucketExport"),
+    }
+
+    def perform_content_negotiation(self, request, force=False):
+        # Whatever the Accept header says, the answer is the file (or a JSON error).
+        return super().perform_content_negotiation(request, force=True)
+
+    def export(self):
+        export = selectors.bucket_export_by_file(bucket=self.bucket(), file=self.kwargs["file"])
+        if export is None:
+            raise Http404(f"export {self.kwargs['file']!r} not found")
+        return export
+
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/json"): OpenApiTypes.BINARY,
+            (200, "text/x-arff"): OpenApiTypes.BINARY,
+        },
+        operation_id="Bucket_ReadExport",
+        description="The file, as an attachment; 404 while the export is pending or running, "
+        "or when it failed.",
+    )
+    def get(self, request, user, bucket, file):
+        export = self.export()
+        if export.state != BucketExport.State.DONE:
+            detail = f": {export.error}" if export.error else ""
+            raise Http404(f"export {export.file!r} is {export.state}{detail}")
+        try:
+            handle = open(services.export_path(export), "rb")  # noqa: SIM115 (FileResponse closes it)
+        except FileNotFoundError:
+            raise Http404(f"the file of export {export.file!r} is missing") from None
+        return FileResponse(
+            handle,
+            as_attachment=True,
+            filename=export.file,
+            content_type=CONTENT_TYPES[export.data_type],
+        )
+
+    @extend_schema(
+        responses={200: None},
+        operation_id="Bucket_DeleteExport",
+        description="Deletes the export and its file; a running export stops.",
+    )
+    def delete(self, request, user, bucket, file):
+        services.bucket_export_delete(export=self.export())
+        return ok()

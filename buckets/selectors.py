@@ -1,0 +1,65 @@
+from buckets.models import Bucket, BucketExport, BucketRecord
+from devices.models import CallbackSettings
+
+# At most this many records a page (Thinger.io clients page by moving max_ts or min_ts).
+READ_MAX_ITEMS = 1000
+
+
+def buckets_of(*, username):
+    return Bucket.objects.filter(owner__username=username).order_by("identifier")
+
+
+def bucket_by_path(*, username, identifier):
+    """The bucket ``{bucket}`` of user ``{user}``, or None."""
+    return (
+        Bucket.objects.select_related("owner")
+        .filter(owner__username=username, identifier=identifier)
+        .first()
+    )
+
+
+def buckets_of_device(*, device):
+    """The buckets a device's callback writes to (none, or its ``write_bucket``)."""
+    written = CallbackSettings.objects.filter(device=device).values("write_bucket_id")
+    return Bucket.objects.filter(pk__in=written).order_by("identifier")
+
+
+def bucket_records(*, bucket, items=READ_MAX_ITEMS, min_ts=None, max_ts=None, sort="desc"):
+    """(ts, value) of up to ``items`` records, newest first unless ``sort`` is ``asc``;
+    ``min_ts`` and ``max_ts`` (ms) are inclusive and either may be None.
+
+    One range scan of the (bucket, ts) index with a LIMIT: it costs the same in a bucket of ten
+    million records as in one of a thousand.
+    """
+    rows = BucketRecord.objects.filter(bucket_id=bucket.pk)
+    if min_ts is not None:
+        rows = rows.filter(ts__gte=min_ts)
+    if max_ts is not None:
+        rows = rows.filter(ts__lte=max_ts)
+    rows = rows.order_by("ts" if sort == "asc" else "-ts")
+    return rows.values_list("ts", "value")[: max(0, min(items, READ_MAX_ITEMS))]
+
+
+def bucket_read(**kwargs):
+    """Records as the API returns them: ``[{"ts", "val"}]`` (arguments of ``bucket_records``)."""
+    return [{"ts": ts, "val": value} for ts, value in bucket_records(**kwargs)]
+
+
+def bucket_exports(*, bucket):
+    return BucketExport.objects.filter(bucket=bucket).order_by("-created", "-id")
+
+
+def bucket_export_by_file(*, bucket, file):
+    return BucketExport.objects.filter(bucket=bucket, file=file).first()
+
+
+def bucket_export_progress(export):
+    """What the console's progress bar shows: state, percentage, rows written so far."""
+    return {
+        "file": export.file,
+        "state": export.state,
+        "progress": export.progress,
+        "rows": export.rows,
+        "size": export.size,
+        "error": export.error,
+    }

@@ -1,0 +1,271 @@
+import json
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html
+from django.utils.translation import ngettext
+
+from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
+from devices.selectors import device_callback_credentials
+from devices.services import device_rotate_token
+
+STATUS_LABELS = {"connected": "Connected", "disconnected": "Disconnected", "never": "Never seen"}
+CONNECTION_FIELDS = ["connected", "connected_at", "last_call_at", "remote_ip", "timeout_at"]
+
+
+def json_preview(value, length=80):
+    """A JSON value on one line, cut to ``length`` characters for a changelist column."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= length else f"{text[: length - 1]}…"
+
+
+def json_block(value):
+    """A JSON value indented, for a read-only field of a change page."""
+    return format_html("<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2))
+
+
+class OwnedAdmin(admin.ModelAdmin):
+    """Devices, buckets and endpoints keep their owner and id once created, as in the API: a
+    device's token names both, and callback settings reference the owner's buckets and
+    endpoints."""
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        return [*readonly, "owner", "identifier"] if obj else readonly
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View only, for rows the system writes (statistics, events, records, calls). Deleting
+    stays allowed: without it the admin refuses to delete the devices, buckets and endpoints
+    these rows belong to."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return list(STATUS_LABELS.items())
+
+    def queryset(self, request, queryset):
+        conditions = {
+            "connected": Q(connected=True),
+            "disconnected": Q(connected=False, last_call_at__isnull=False),
+            "never": Q(connected=False, last_call_at__isnull=True),
+        }
+        if self.value() in conditions:
+            return queryset.filter(conditions[self.value()])
+        return queryset
+
+
+class CallbackSettingsForm(forms.ModelForm):
+    """Callback actions may only reference the device owner's buckets and endpoints and the
+    device's own properties: the API refuses anything else, so the admin does too."""
+
+    def __init__(self, *args, device=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.device = device
+
+    def _device(self):
+        if self.device is not None:
+            return self.device
+        return self.instance.device if self.instance.device_id else None
+
+    def clean(self):
+        cleaned_data = super().clean()
+        device = self._device()
+        if device is None or device.owner_id is None:
+            return cleaned_data  # the device form reports what is missing
+        for name in ("write_bucket", "call_endpoint"):
+            target = cleaned_data.get(name)
+            if target is not None and target.owner_id != device.owner_id:
+                kind = target._meta.verbose_name
+                self.add_error(
+                    name,
+                    f"The {kind} {target} belongs to another user: choose one of "
+                    f"{device.owner.username}'s {target._meta.verbose_name_plural}.",
+                )
+        for name in ("set_property", "send_property"):
+            target = cleaned_data.get(name)
+            if target is not None and (device.pk is None or target.device_id != device.pk):
+                self.add_error(
+                    name,
+                    f"The property {target} (id {target.pk}) belongs to another device: "
+                    "choose one of this device's properties.",
+                )
+        return cleaned_data
+
+
+class CallbackSettingsFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index):
+        # The parent device, populated from the device form before the inline is validated, so
+        # that a new device's owner is known too.
+        return {**super().get_form_kwargs(index), "device": self.instance}
+
+
+class CallbackSettingsInline(admin.StackedInline):
+    model = CallbackSettings
+    form = CallbackSettingsForm
+    formset = CallbackSettingsFormSet
+    fields = ["write_bucket", "set_property", "call_endpoint", "send_property", "timeout"]
+    raw_id_fields = ["write_bucket", "set_property", "call_endpoint", "send_property"]
+    can_delete = False
+
+
+class PropertyInline(admin.TabularInline):
+    model = Property
+    fields = ["identifier", "name", "description", "value", "modified"]
+    readonly_fields = ["modified"]
+    extra = 0
+
+
+@admin.register(Device)
+class DeviceAdmin(OwnedAdmin):
+    list_display = [
+        "identifier",
+        "owner",
+        "name",
+        "type",
+        "enabled",
+        "status_display",
+        "last_call_at",
+        "remote_ip",
+    ]
+    list_filter = [StatusFilter, "enabled", "type"]
+    list_select_related = ["owner"]
+    search_fields = ["identifier", "name", "owner__username", "remote_ip"]
+    date_hierarchy = "created"
+    raw_id_fields = ["owner"]
+    readonly_fields = [
+        "callback_credentials",
+        "token_generation",
+        "status_display",
+        *CONNECTION_FIELDS,
+        "created",
+        "modified",
+    ]
+    fieldsets = [
+        (None, {"fields": ["owner", "identifier", "name", "description", "type", "enabled"]}),
+        ("Callback", {"fields": ["callback_credentials", "token_generation"]}),
+        ("Connection", {"fields": ["status_display", *CONNECTION_FIELDS]}),
+        ("Dates", {"fields": ["created", "modified"]}),
+    ]
+    inlines = [CallbackSettingsInline, PropertyInline]
+    actions = ["rotate_callback_token"]
+
+    @admin.display(description="status", ordering="connected")
+    def status_display(self, obj):
+        return STATUS_LABELS[obj.status]
+
+    @admin.display(description="callback URL and token")
+    def callback_credentials(self, obj):
+        if obj.pk is None:
+            return "Shown once the device is saved."
+        url, token, full_url = device_callback_credentials(obj)
+        return format_html(
+            '<div style="word-break: break-all">'
+            "<p>URL: <code>{}</code></p><p>Token: <code>{}</code></p>"
+            "<p>URL with token: <code>{}</code></p></div>",
+            url,
+            token,
+            full_url,
+        )
+
+    @admin.action(description="Rotate callback token", permissions=["change"])
+    def rotate_callback_token(self, request, queryset):
+        devices = list(queryset)
+        for device in devices:
+            device_rotate_token(device=device)
+            self.log_change(request, device, "Rotated the callback token.")
+        self.message_user(
+            request,
+            ngettext(
+                "Rotated the callback token of %d device: its old token no longer works.",
+                "Rotated the callback tokens of %d devices: their old tokens no longer work.",
+                len(devices),
+            )
+            % len(devices),
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Every device has callback settings, as device_create makes them; the inline saves its
+        # row only when something in it was filled in.
+        CallbackSettings.objects.get_or_create(device=form.instance)
+
+
+@admin.register(CallbackSettings)
+class CallbackSettingsAdmin(admin.ModelAdmin):
+    """Created with their device; edited here or in the device's inline."""
+
+    form = CallbackSettingsForm
+    list_display = [
+        "device",
+        "write_bucket",
+        "set_property",
+        "call_endpoint",
+        "send_property",
+        "timeout",
+    ]
+    list_select_related = [
+        "device__owner",
+        "write_bucket__owner",
+        "set_property",
+        "call_endpoint__owner",
+        "send_property",
+    ]
+    list_filter = ["timeout"]
+    search_fields = ["device__identifier", "device__owner__username"]
+    raw_id_fields = ["write_bucket", "set_property", "call_endpoint", "send_property"]
+    fields = ["device", "write_bucket", "set_property", "call_endpoint", "send_property", "timeout"]
+    readonly_fields = ["device"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Property)
+class PropertyAdmin(admin.ModelAdmin):
+    list_display = ["identifier", "device", "name", "value_preview", "modified"]
+    list_select_related = ["device__owner"]
+    list_filter = ["modified"]
+    search_fields = ["identifier", "name", "device__identifier", "device__owner__username"]
+    date_hierarchy = "modified"
+    raw_id_fields = ["device"]
+    readonly_fields = ["created", "modified"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Callback settings reference the property as one of their device's.
+        return [*self.readonly_fields, "device"] if obj else self.readonly_fields
+
+    @admin.display(description="value")
+    def value_preview(self, obj):
+        return json_preview(obj.value)
+
+
+@admin.register(DeviceDailyStats)
+class DeviceDailyStatsAdmin(ReadOnlyAdmin):
+    list_display = ["date", "device", "calls", "rx_bytes", "tx_bytes"]
+    list_select_related = ["device__owner"]
+    list_filter = ["date"]
+    search_fields = ["device__identifier", "device__owner__username"]
+    date_hierarchy = "date"
+    raw_id_fields = ["device"]
+    ordering = ["-date", "device_id"]
+
+
+@admin.register(ConnectionEvent)
+class ConnectionEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "device", "kind", "remote_ip"]
+    list_select_related = ["device__owner"]
+    list_filter = ["kind", "at"]
+    search_fields = ["device__identifier", "device__owner__username"]
+    date_hierarchy = "at"
+    raw_id_fields = ["device"]

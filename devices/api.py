@@ -1,0 +1,803 @@
+"""The devices part of the REST API (SPEC sections 2 and 3), wire-compatible with Thinger.io's.
+
+Every success is exactly 200: JSON, or empty for deletes. Request bodies are JSON, checked against
+the reference's schemas (``additionalProperties: false`` included): each violation is a 400
+naming the field.
+"""
+
+import json
+import threading
+import time
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.core.validators import RegexValidator
+from django.db import IntegrityError, transaction
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import JSONParser
+
+from devices import selectors, services
+from devices.models import Device
+from devices.views_callback import callback_data
+from thinger_http.api import ApiView, int_param, ok, to_ms
+from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+# Inputs: strict about JSON types (a number is not a string, "true" is not a boolean).
+
+
+class _StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _IdentifierField(_StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
+        super().__init__(validators=[identifier_validator], **kwargs)
+
+
+class _StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class _StrictIntegerField(serializers.IntegerField):
+    """A JSON integer; as in JSON Schema, a number with a zero fraction (10.0) is one."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _JSONValueField(serializers.JSONField):
+    """Any JSON value, null included; numbers too large for a double (1e400) are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            json.dumps(data, allow_nan=False)
+        except ValueError:
+            raise serializers.ValidationError("a number is too large") from None
+        return data
+
+
+# An object with ``additionalProperties: false``: an unknown key is a 400 naming it. ``refused``
+# maps keys the reference knows but this server does not support to the reason. (Comments, not a
+# docstring: the schema would show it as the description of every input.)
+class _Closed(serializers.Serializer):
+    refused: dict = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            for key in data:
+                if key in self.refused:
+                    raise exceptions.ValidationError({key: [self.refused[key]]})
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise exceptions.ValidationError({unknown[0]: ["unknown field"]})
+        return super().to_internal_value(data)
+
+
+class _JSONParser(JSONParser):
+    """DRF's, with a body nested too deeply for Python's parser a 400 rather than a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error: nested too deeply") from None
+
+
+def _validated(serializer_class, data, **kwargs):
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _model_error(exc, names, prefix=""):
+    """A service's ValidationError as a 400 naming the wire field (``names`` maps model field
+    names, ``__all__`` included, to wire names)."""
+    if hasattr(exc, "message_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        return exceptions.ValidationError({f"{prefix}{names.get(field, field)}": messages[0]})
+    return exceptions.ValidationError(exc.messages[0])
+
+
+# Devices.
+
+_DEVICE_NAMES = {"identifier": "device", "__all__": "device"}
+_NO_CREDENTIALS = (
+    "HTTP devices have no credentials: they call with their callback token "
+    "(rotate it with POST .../callback/token)"
+)
+
+
+class DeviceCreateInput(_Closed):
+    device = _IdentifierField()
+    type = _StrictCharField(required=False, help_text='only "HTTP"')
+    name = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    enabled = _StrictBooleanField(required=False)
+    # Accepted as the reference allows, and not kept: this server has no asset types, groups or
+    # products. Empty or null too: plugins send their "none" setting as it is.
+    asset_group = _IdentifierField(required=False, allow_blank=True, allow_null=True)
+    asset_type = _IdentifierField(required=False, allow_blank=True, allow_null=True)
+    product = _IdentifierField(required=False, allow_blank=True, allow_null=True)
+
+    refused = {"credentials": _NO_CREDENTIALS}
+
+    def to_internal_value(self, data):
+        # The type decides which of the reference's schemas applies: say so before anything else.
+        kind = data.get("type", Device.Type.HTTP) if isinstance(data, dict) else None
+        if isinstance(data, dict) and kind != Device.Type.HTTP:
+            raise exceptions.ValidationError(
+                {"type": [f"type {kind!r} is not supported here: only HTTP devices"]}
+            )
+        return super().to_internal_value(data)
+
+
+class DeviceUpdateInput(DeviceCreateInput):
+    # Not in the reference's update schema, but in its "Full Update" example: the path's id only.
+    device = _IdentifierField(required=False)
+
+
+def _device_fields(data):
+    return {name: data[name] for name in ("name", "description", "enabled") if name in data}
+
+
+class ConnectionOutput(serializers.Serializer):
+    active = serializers.BooleanField()
+    ts = serializers.IntegerField(
+        allow_null=True,
+        help_text="ms: when it connected, or when it timed out; null if it never called",
+    )
+
+
+class DeviceOutput(serializers.Serializer):
+    device = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    type = serializers.CharField(help_text='"HTTP"')
+    enabled = serializers.BooleanField()
+    created = serializers.IntegerField()
+    modified = serializers.IntegerField()
+    connection = ConnectionOutput()
+
+
+class ConnectionDetailOutput(ConnectionOutput):
+    ip_address = serializers.CharField(allow_null=True, help_text="of the last call")
+    last_call = serializers.IntegerField(allow_null=True, help_text="ms")
+    timeout = serializers.IntegerField(help_text="minutes without a call before disconnecting")
+
+
+class DeviceStatusOutput(DeviceOutput):
+    connection = ConnectionDetailOutput()
+
+
+def device_out(device):
+    return {
+        "device": device.identifier,
+        "name": device.name,
+        "description": device.description,
+        "type": device.type,
+        "enabled": device.enabled,
+        "created": to_ms(device.created),
+        "modified": to_ms(device.modified),
+        "connection": selectors.device_connection(device),
+    }
+
+
+def device_status_out(device):
+    out = device_out(device)
+    out["connection"].update(
+        ip_address=device.remote_ip,
+        last_call=to_ms(device.last_call_at),
+        timeout=selectors.device_callback_settings(device).timeout,
+    )
+    return out
+
+
+class _DeviceView(ApiView):
+    resource_kwarg = "device"
+    parser_classes = [_JSONParser]
+
+    def device(self):
+        found = selectors.device_by_path(
+            username=self.kwargs["user"], identifier=self.kwargs["device"]
+        )
+        if found is None:
+            raise Http404(f"device {self.kwargs['device']!r} not found")
+        return found
+
+
+_ROWS_MAX = 2**31 - 1  # larger counts and offsets mean "all" and "past the end"
+_LIST_PARAMETERS = [
+    OpenApiParameter("count", int, description="devices per page (default: all)"),
+    OpenApiParameter("index", int, description="how many devices to skip (default 0)"),
+    OpenApiParameter("name", str, description="part of the name (case-insensitive)"),
+    OpenApiParameter("id", str, description="part of the device id (case-insensitive)"),
+    OpenApiParameter("type", str, enum=Device.Type.values, description="the device type"),
+]
+
+
+class DeviceListView(ApiView):
+    actions = {"GET": ("Device", "ListDevices"), "POST": ("Device", "CreateDevice")}
+    parser_classes = [_JSONParser]
+
+    @extend_schema(
+        parameters=_LIST_PARAMETERS,
+        responses={200: DeviceOutput(many=True)},
+        operation_id="Device_List",
+        description="Sorted by id. Page with `count` and `index` (an offset): a page shorter "
+        "than `count` is the last. Empty or unknown parameters are ignored.",
+    )
+    def get(self, request, user):
+        owner = self.path_owner()
+        params = request.query_params
+        devices = selectors.devices_for_owner(
+            owner,
+            name=params.get("name", "").strip() or None,
+            type=params.get("type", "").strip() or None,
+            identifier=params.get("id", "").strip() or None,
+        )
+        index = int_param(request, "index", 0, minimum=0, maximum=_ROWS_MAX)
+        count = int_param(request, "count", 0, minimum=0, maximum=_ROWS_MAX)
+        page = devices[index : index + count] if count else devices[index:]
+        return ok([device_out(device) for device in page])
+
+    @extend_schema(
+        request=DeviceCreateInput,
+        responses={200: DeviceOutput},
+        operation_id="Device_Create",
+        description='Only HTTP devices: `type` is "HTTP" or absent. `asset_group`, `asset_type` '
+        "and `product` are accepted and not kept.",
+    )
+    def post(self, request, user):
+        owner = self.path_owner()
+        data = _validated(DeviceCreateInput, request.data)
+        try:
+            device = services.device_create(
+                owner=owner, identifier=data["device"], **_device_fields(data)
+            )
+        except ModelValidationError as exc:
+            raise _model_error(exc, _DEVICE_NAMES) from None
+        except IntegrityError:  # created at the same time by another request
+            raise exceptions.ValidationError(
+                {"device": f"you already have a device {data['device']!r}"}
+            ) from None
+        return ok(device_out(device))
+
+
+class DeviceDetailView(_DeviceView):
+    actions = {
+        "GET": ("Device", "ReadDeviceStatus"),
+        "PUT": ("Device", "UpdateDevice"),
+        "DELETE": ("Device", "DeleteDevice"),
+    }
+
+    @extend_schema(
+        responses={200: DeviceStatusOutput},
+        operation_id="Device_ReadStatus",
+        description="The device, with its connection details.",
+    )
+    def get(self, request, user, device):
+        return ok(device_status_out(self.device()))
+
+    @extend_schema(
+        request=DeviceUpdateInput,
+        responses={200: DeviceStatusOutput},
+        operation_id="Device_Update",
+        description="A partial update: absent fields keep their values. The id and type cannot "
+        "change.",
+    )
+    def put(self, request, user, device):
+        found = self.device()
+        data = _validated(DeviceUpdateInput, request.data, partial=True)
+        if data.get("device", found.identifier) != found.identifier:
+            raise exceptions.ValidationError({"device": "a device's id cannot be changed"})
+        try:
+            services.device_update(device=found, **_device_fields(data))
+        except ModelValidationError as exc:
+            raise _model_error(exc, _DEVICE_NAMES) from None
+        return ok(device_status_out(found))
+
+    @extend_schema(
+        responses={200: None},
+        operation_id="Device_Delete",
+        description="Deletes the device with its callback settings, properties, statistics and "
+        "connection events. Its buckets and endpoints stay.",
+    )
+    def delete(self, request, user, device):
+        services.device_delete(device=self.device())
+        return ok()
+
+
+# Callback settings and token.
+
+_ACTION_HELP = {
+    "write_bucket": "a bucket of the device's owner",
+    "set_property": "a property of the device, set to each call's data",
+    "call_endpoint": "an endpoint of the device's owner, called with each call's data",
+    "send_property": "a property of the device, sent back as the response",
+}
+
+
+class CallbackActionsSerializer(_Closed):
+    write_bucket = _IdentifierField(
+        required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["write_bucket"]
+    )
+    set_property = _IdentifierField(
+        required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["set_property"]
+    )
+    call_endpoint = _IdentifierField(
+        required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["call_endpoint"]
+    )
+    send_property = _IdentifierField(
+        required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["send_property"]
+    )
+
+
+class CallbackPropertiesSerializer(_Closed):
+    timeout = _StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=services.CALLBACK_TIMEOUT_MAX,
+        help_text="minutes without a call before the device is disconnected",
+    )
+
+
+class CallbackSettingsSerializer(_Closed):
+    actions = CallbackActionsSerializer(required=False)
+    properties = CallbackPropertiesSerializer(required=False)
+
+
+class CallbackActionsOutput(serializers.Serializer):
+    write_bucket = serializers.CharField(required=False, help_text=_ACTION_HELP["write_bucket"])
+    set_property = serializers.CharField(required=False, help_text=_ACTION_HELP["set_property"])
+    call_endpoint = serializers.CharField(required=False, help_text=_ACTION_HELP["call_endpoint"])
+    send_property = serializers.CharField(required=False, help_text=_ACTION_HELP["send_property"])
+
+
+class CallbackPropertiesOutput(serializers.Serializer):
+    timeout = serializers.IntegerField(help_text="minutes")
+
+
+class CallbackSettingsOutput(serializers.Serializer):
+    actions = CallbackActionsOutput(help_text="actions that are off are absent")
+    properties = CallbackPropertiesOutput()
+
+
+_CALLBACK_NAMES = {action: f"actions.{action}" for action in selectors.CALLBACK_ACTIONS}
+_CALLBACK_NAMES["timeout"] = "properties.timeout"
+
+
+class CallbackSettingsView(_DeviceView):
+    """``/v3/users/{user}/devices/{device}/callback``: GET and PUT read and set the callback
+    settings; POST is the legacy device callback path, the device callback itself."""
+
+    actions = {
+        "GET": ("Device", "ReadDeviceCallbackConfig"),
+        "PUT": ("Device", "UpdateDeviceCallback"),
+    }
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "POST":
+            return callback_data(request, *args, legacy=True, **kwargs)
+        return super().dispatch(request, *args, **kwargs)
+
+    @property
+    def default_response_headers(self):
+        headers = super().default_response_headers
+        headers["Allow"] = "GET, PUT, POST, HEAD, OPTIONS"
+        return headers
+
+    @extend_schema(
+        responses={200: CallbackSettingsOutput},
+        operation_id="Device_ReadCallbackConfig",
+        description="What the device's callback does: its actions (those that are off are "
+        "absent) and its connection timeout.",
+    )
+    def get(self, request, user, device):
+        return ok(selectors.device_callback_settings_out(self.device()))
+
+    @extend_schema(
+        request=CallbackSettingsSerializer,
+        responses={200: CallbackSettingsOutput},
+        operation_id="Device_UpdateCallback",
+        description="`actions`, when present, replaces the set: absent (or null) actions are "
+        "off. Without `properties.timeout` the timeout keeps its value. Each action names an "
+        "existing bucket or endpoint of the owner, or property of the device.",
+    )
+    def put(self, request, user, device):
+        found = self.device()
+        data = _validated(CallbackSettingsSerializer, request.data)
+        try:
+            services.callback_settings_update(
+                device=found,
+                actions=data.get("actions"),
+                timeout=data.get("properties", {}).get("timeout"),
+            )
+        except ModelValidationError as exc:
+            raise _model_error(exc, _CALLBACK_NAMES) from None
+        return ok(selectors.device_callback_settings_out(found))
+
+
+class CallbackTokenOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="Authorization: Bearer <token>")
+    url = serializers.CharField(help_text="where the device posts its data")
+    full_url = serializers.CharField(help_text="the URL with ?authorization=<token>")
+
+
+def _token_out(device):
+    url, token, full_url = selectors.device_callback_credentials(device)
+    return {"token": token, "url": url, "full_url": full_url}
+
+
+class CallbackTokenView(_DeviceView):
+    actions = {
+        "GET": ("Device", "ReadDeviceCallbackToken"),
+        "POST": ("Device", "UpdateDeviceCallbackToken"),
+    }
+
+    @extend_schema(
+        responses={200: CallbackTokenOutput},
+        operation_id="Device_ReadCallbackToken",
+        description="The token the device calls its callback with, and the URLs to call.",
+    )
+    def get(self, request, user, device):
+        return ok(_token_out(self.device()))
+
+    @extend_schema(
+        request=None,
+        responses={200: CallbackTokenOutput},
+        operation_id="Device_RotateCallbackToken",
+        description="Issues a new token: the old one fails (401) from now on.",
+    )
+    def post(self, request, user, device):
+        return ok(_token_out(services.device_rotate_token(device=self.device())))
+
+
+# Statistics.
+
+
+class DailyStatsOutput(serializers.Serializer):
+    date = serializers.DateField()
+    calls = serializers.IntegerField()
+    rx_bytes = serializers.IntegerField()
+    tx_bytes = serializers.IntegerField()
+
+
+class StatsOutput(serializers.Serializer):
+    connected = serializers.BooleanField()
+    connected_ts = serializers.IntegerField(allow_null=True, help_text="ms, the last connection")
+    ip_address = serializers.CharField(allow_null=True)
+    rx_bytes = serializers.IntegerField(help_text="bytes received, since the device was created")
+    tx_bytes = serializers.IntegerField(help_text="bytes sent, since the device was created")
+    calls = serializers.IntegerField(help_text="since the device was created")
+    last_call_ts = serializers.IntegerField(allow_null=True, help_text="ms")
+    daily = DailyStatsOutput(many=True, help_text="the last `days` days, oldest first")
+
+
+STATS_MAX_DAYS = 366
+# The device columns whose change is a new event: every call moves last_call_at (and so the
+# counters), the sweep flips connected.
+_STATE_FIELDS = ("connected", "connected_at", "last_call_at", "remote_ip")
+
+
+def _wants_event_stream(request):
+    return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
+
+
+class _StreamSlots:
+    """How many event streams this process has open. Each holds a server thread for up to
+    ``STATS_SSE_SECONDS``: past ``STATS_SSE_MAX_STREAMS`` a stream sends one event and ends, and
+    the client's EventSource reconnects after the ``retry`` it names, so device callbacks always
+    find a free thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.open = 0
+
+    def take(self, limit):
+        with self._lock:
+            if self.open >= limit:
+                return False
+            self.open += 1
+            return True
+
+    def give_back(self):
+        with self._lock:
+            self.open -= 1
+
+
+_STREAM_SLOTS = _StreamSlots()
+
+
+def _stats_event(device, days, retry=None):
+    stats = json.dumps(selectors.device_stats(device, days), separators=(",", ":"))
+    return f"retry: {retry}\ndata: {stats}\n\n" if retry else f"data: {stats}\n\n"
+
+
+def _stats_events(device, days):
+    """Server-Sent Events: the stats now, then again whenever the device row changes; a comment
+    line keeps the connection open; the stream ends after ``STATS_SSE_SECONDS`` (clients
+    reconnect) or when the device is deleted."""
+    if not _STREAM_SLOTS.take(getattr(settings, "STATS_SSE_MAX_STREAMS", 2)):
+        fresh = Device.objects.filter(pk=device.pk).first()
+        if fresh is not None:
+            yield _stats_event(fresh, days, retry=getattr(settings, "STATS_SSE_RETRY_MS", 10_000))
+        return
+    try:
+        yield from _stats_changes(device, days)
+    finally:
+        _STREAM_SLOTS.give_back()
+
+
+def _stats_changes(device, days):
+    duration = getattr(settings, "STATS_SSE_SECONDS", 300)
+    poll = getattr(settings, "STATS_SSE_POLL_SECONDS", 1)
+    keepalive = getattr(settings, "STATS_SSE_KEEPALIVE_SECONDS", 15)
+    deadline = time.monotonic() + duration
+    rows = Device.objects.filter(pk=device.pk)
+    state = None
+    last_sent = time.monotonic()
+    while True:
+        current = rows.values(*_STATE_FIELDS).first()
+        if current is None:
+            return
+        if current != state:
+            state = current
+            fresh = rows.first()
+            if fresh is None:
+                return
+            yield _stats_event(fresh, days)
+            last_sent = time.monotonic()
+        elif time.monotonic() - last_sent >= keepalive:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(poll)
+
+
+class DeviceStatsView(_DeviceView):
+    actions = {"GET": ("Device", "ReadDeviceStatistics")}
+
+    def perform_content_negotiation(self, request, force=False):
+        # JSON, or the event stream below: an Accept of text/event-stream is not a 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "days", int, description=f"days of the daily series, 1 to {STATS_MAX_DAYS}; 30"
+            )
+        ],
+        responses={
+            (200, "application/json"): StatsOutput,
+            (200, "text/event-stream"): OpenApiTypes.STR,
+        },
+        operation_id="Device_ReadStatistics",
+        description="With `Accept: text/event-stream`, the same object as Server-Sent Events: "
+        "now, then on each change; the stream ends after a few minutes.",
+    )
+    def get(self, request, user, device):
+        found = self.device()
+        days = int_param(request, "days", 30, minimum=1, maximum=STATS_MAX_DAYS)
+        if not _wants_event_stream(request):
+            return ok(selectors.device_stats(found, days))
+        response = StreamingHttpResponse(
+            _stats_events(found, days), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
+        return response
+
+
+class DeviceStatsV1View(DeviceStatsView):
+    """The deprecated ``/v1/...`` path of the same statistics."""
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): StatsOutput,
+            (200, "text/event-stream"): OpenApiTypes.STR,
+        },
+        operation_id="Device_ReadStatisticsV1",
+        deprecated=True,
+        description="Use GET /v3/users/{user}/devices/{device}/stats.",
+    )
+    def get(self, request, user, device):
+        return super().get(request, user, device)
+
+
+# Properties.
+
+_PROPERTY_NAMES = {"identifier": "property", "__all__": "property"}
+
+
+class PropertyInput(_Closed):
+    property = _IdentifierField()
+    name = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    value = _JSONValueField()
+    # Accepted as the reference allows, and not kept: no console forms or member permissions.
+    type = _StrictCharField(
+        required=False,
+        allow_blank=True,
+        validators=[RegexValidator(r"^(configuration)?\Z", 'must be "" or "configuration"')],
+    )
+    form = serializers.JSONField(required=False)
+    perm = serializers.JSONField(required=False)
+
+
+class PropertyUpdateInput(PropertyInput):
+    property = _IdentifierField(required=False, help_text="the path's id only")
+
+
+class PropertyOutput(serializers.Serializer):
+    property = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    value = serializers.JSONField(allow_null=True)
+
+
+def property_out(prop):
+    return {
+        "property": prop.identifier,
+        "name": prop.name,
+        "description": prop.description,
+        "value": prop.value,
+    }
+
+
+def _property_fields(data):
+    return {name: data[name] for name in ("name", "description") if name in data}
+
+
+_ONE_OR_MANY_IN = PolymorphicProxySerializer(
+    component_name="PropertyCreate",
+    serializers=[PropertyInput, PropertyInput(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+_ONE_OR_MANY_OUT = PolymorphicProxySerializer(
+    component_name="PropertyCreated",
+    serializers=[PropertyOutput, PropertyOutput(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
+class PropertyListView(_DeviceView):
+    actions = {
+        "GET": ("Device", "ListDeviceProperties"),
+        "POST": ("Device", "CreateDeviceProperty"),
+    }
+
+    @extend_schema(
+        responses={200: PropertyOutput(many=True)},
+        operation_id="Device_ListProperties",
+        description="The device's properties, sorted by id.",
+    )
+    def get(self, request, user, device):
+        return ok([property_out(prop) for prop in selectors.device_properties(self.device())])
+
+    @extend_schema(
+        request=_ONE_OR_MANY_IN,
+        responses={200: _ONE_OR_MANY_OUT},
+        operation_id="Device_CreateProperty",
+        description="One property, or an array of them (all or none are created); answers "
+        "with what was created, in the same shape.",
+    )
+    def post(self, request, user, device):
+        found = self.device()
+        many = isinstance(request.data, list)
+        items = [_validated(PropertyInput, request.data)] if not many else []
+        for index, item in enumerate(request.data if many else []):
+            serializer = PropertyInput(data=item)
+            if not serializer.is_valid():
+                raise exceptions.ValidationError({f"[{index}]": serializer.errors})
+            items.append(serializer.validated_data)
+        created = []
+        with transaction.atomic():
+            for index, item in enumerate(items):
+                try:
+                    prop = services.property_create(
+                        device=found,
+                        identifier=item["property"],
+                        value=item["value"],
+                        **_property_fields(item),
+                    )
+                except ModelValidationError as exc:
+                    raise _model_error(
+                        exc, _PROPERTY_NAMES, prefix=f"[{index}]." if many else ""
+                    ) from None
+                created.append(property_out(prop))
+        return ok(created if many else created[0])
+
+
+class PropertyDetailView(_DeviceView):
+    actions = {
+        "GET": ("Device", "ReadDeviceProperty"),
+        "PUT": ("Device", "UpdateDeviceProperty"),
+        "PATCH": ("Device", "UpdateDeviceProperty"),
+        "DELETE": ("Device", "DeleteDeviceProperty"),
+    }
+
+    def prop(self):
+        found = selectors.device_property(self.device(), self.kwargs["property"])
+        if found is None:
+            raise Http404(f"property {self.kwargs['property']!r} not found")
+        return found
+
+    def _input(self, request, prop, partial=False):
+        data = _validated(PropertyUpdateInput, request.data, partial=partial)
+        if data.get("property", prop.identifier) != prop.identifier:
+            raise exceptions.ValidationError({"property": "a property's id cannot be changed"})
+        return data
+
+    @extend_schema(
+        responses={200: PropertyOutput},
+        operation_id="Device_ReadProperty",
+        description="The property with its value; 404 when the device has no such property.",
+    )
+    def get(self, request, user, device, property):
+        return ok(property_out(self.prop()))
+
+    @extend_schema(
+        request=PropertyUpdateInput,
+        responses={200: PropertyOutput},
+        operation_id="Device_UpdateProperty",
+        description="Replaces the value; name and description change when given.",
+    )
+    def put(self, request, user, device, property):
+        prop = self.prop()
+        data = self._input(request, prop)
+        try:
+            services.property_update(prop=prop, value=data["value"], **_property_fields(data))
+        except ModelValidationError as exc:
+            raise _model_error(exc, _PROPERTY_NAMES) from None
+        return ok(property_out(prop))
+
+    @extend_schema(
+        request=PropertyUpdateInput,
+        responses={200: PropertyOutput},
+        operation_id="Device_PatchProperty",
+        description="Merges `value`, when given, into the value as a JSON merge patch (RFC 7396): "
+        "an object merges into an object (a null member removes that key); any other value "
+        "replaces it. Name and description change when given.",
+    )
+    def patch(self, request, user, device, property):
+        prop = self.prop()
+        data = self._input(request, prop, partial=True)
+        try:
+            with transaction.atomic():
+                if "value" in data:
+                    prop = services.property_merge(prop=prop, value=data["value"])
+                fields = _property_fields(data)
+                if fields:
+                    services.property_update(prop=prop, **fields)
+        except ModelValidationError as exc:
+            raise _model_error(exc, _PROPERTY_NAMES) from None
+        return ok(property_out(prop))
+
+    @extend_schema(
+        responses={200: None},
+        operation_id="Device_DeleteProperty",
+        description="Callback actions that set or send this property are switched off.",
+    )
+    def delete(self, request, user, device, property):
+        services.property_delete(prop=self.prop())
+        return ok()

@@ -1,0 +1,482 @@
+"""The endpoints part of the REST API (SPEC section 5), wire-compatible with Thinger.io's.
+
+Every success is exactly 200: JSON, or empty for deletes. Request bodies follow the reference's
+schemas, ``additionalProperties: false`` included; each violation is a 400 naming the field, and
+a configuration field is named with its path (``config.url``).
+
+``POST .../call`` answers 200 whenever the call was made and logged, whatever the target said:
+the body tells how it went (``ok``, the target's ``status``, its ``response``, an ``error``).
+A refused address, a disabled endpoint or a bad stored configuration is such an outcome too
+(``ok: false``, ``status: null``, the reason in ``error``), logged like any failed call. Only a
+request this server cannot take (a body that is not JSON, or too large) is a 4xx.
+"""
+
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.http import Http404
+from django.http.request import RawPostDataException
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers
+
+from endpoints import selectors, services
+from endpoints.kinds import endpoint_templates
+from endpoints.models import Endpoint, EndpointCall
+from endpoints.net import EXCERPT_CHARS
+from thinger_http.api import ApiView, int_param, ok, to_ms
+from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+CALLS_PAGE = 50  # calls a page of the call log by default
+CALLS_PAGE_MAX = 1000
+
+# Inputs: strict about JSON types (a number is not a string, "true" is not a boolean).
+
+
+class _StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _IdentifierField(_StrictCharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
+        super().__init__(validators=[identifier_validator], **kwargs)
+
+
+class _StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+_TYPE_SCHEMA = {"type": "string", "enum": Endpoint.Type.values}
+
+
+@extend_schema_field(_TYPE_SCHEMA)
+class _TypeField(serializers.ChoiceField):
+    """An endpoint type. The reference's (``http_request``, ``email``) are ours; Thinger.io's
+    other kinds have no counterpart here and are refused with the list of those there are."""
+
+    def __init__(self, **kwargs):
+        types = ", ".join(Endpoint.Type.values)
+        super().__init__(
+            choices=Endpoint.Type.values,
+            error_messages={
+                "invalid_choice": f'unsupported endpoint type "{{input}}": use {types}'
+            },
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
+class _ConfigField(serializers.DictField):
+    """The type's configuration: a JSON object, checked by ``endpoints.kinds`` in the service."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:  # 1e400 parses as infinity, which JSON cannot store
+            raise serializers.ValidationError("a number is too large") from None
+        return value
+
+
+class _Closed(serializers.Serializer):
+    """An object with ``additionalProperties: false``: an unknown key is a 400 naming it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise exceptions.ValidationError({unknown[0]: ["unknown field"]})
+        return super().to_internal_value(data)
+
+
+class EndpointCreateInput(_Closed):
+    endpoint = _IdentifierField()
+    name = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
+    enabled = _StrictBooleanField(required=False)
+    type = _TypeField()
+    config = _ConfigField()
+
+
+class EndpointUpdateInput(EndpointCreateInput):
+    # Not in the reference's update schema, but in its "Full Update" example: the path's id only.
+    endpoint = _IdentifierField(required=False)
+    type = _TypeField(required=False)
+    config = _ConfigField(required=False, help_text="replaces the whole configuration")
+
+
+# Outputs.
+
+
+@extend_schema_field(_TYPE_SCHEMA)
+class _TypeOutputField(serializers.CharField):
+    pass
+
+
+class EndpointOutput(serializers.Serializer):
+    endpoint = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    enabled = serializers.BooleanField()
+    type = _TypeOutputField()
+    config = serializers.DictField()
+    created = serializers.IntegerField()
+    modified = serializers.IntegerField()
+
+
+def endpoint_out(endpoint):
+    return {
+        "endpoint": endpoint.identifier,
+        "name": endpoint.name,
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "type": endpoint.type,
+        "config": endpoint.config,
+        "created": to_ms(endpoint.created),
+        "modified": to_ms(endpoint.modified),
+    }
+
+
+class TemplateOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    type = _TypeOutputField()
+    description = serializers.CharField()
+    config = serializers.DictField(help_text="the configuration to fill in")
+
+
+class CallResultOutput(serializers.Serializer):
+    ok = serializers.BooleanField(
+        help_text="true when the target accepted the call (2xx, or an "
+        "e-mail handed to the mail server)"
+    )
+    status = serializers.IntegerField(
+        allow_null=True,
+        help_text="the target's HTTP status; null for e-mail and when no response came",
+    )
+    response = serializers.CharField(
+        help_text=f"the start of the target's response, at most {EXCERPT_CHARS} characters"
+    )
+    error = serializers.CharField(allow_null=True, help_text="why the call failed; null if ok")
+    duration_ms = serializers.IntegerField()
+    call = serializers.IntegerField(help_text="the call's id in GET .../calls")
+
+
+def call_result_out(result):
+    return {
+        "ok": result.ok,
+        "status": result.status_code,
+        "response": result.response_excerpt,
+        "error": result.error or None,
+        "duration_ms": result.duration_ms,
+        "call": result.call.pk,
+    }
+
+
+class AttemptOutput(serializers.Serializer):
+    started = serializers.IntegerField(help_text="milliseconds since the Unix epoch")
+    duration_ms = serializers.IntegerField()
+    status = serializers.IntegerField(allow_null=True, help_text="the target's HTTP status")
+    error = serializers.CharField(allow_null=True)
+    response = serializers.CharField()
+
+
+class CallOutput(serializers.Serializer):
+    call = serializers.IntegerField()
+    device = serializers.CharField(allow_null=True, help_text="the device whose callback called")
+    payload = serializers.JSONField(help_text="the call data")
+    ts = serializers.IntegerField(help_text="time of the data (ms)")
+    created = serializers.IntegerField()
+    # A plain string in the schema: an enum named "state" would rename the bucket exports' one.
+    state = serializers.CharField(help_text=", ".join(EndpointCall.Status.values))
+    next_attempt = serializers.IntegerField(allow_null=True, help_text="when pending: due time")
+    finished = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text="the last attempt's error")
+    attempts = AttemptOutput(many=True, help_text="newest first")
+
+
+def call_out(call):
+    return {
+        "call": call.pk,
+        "device": call.device.identifier if call.device else None,
+        "payload": call.payload,
+        "ts": call.ts,
+        "created": to_ms(call.created),
+        "state": call.status,
+        "next_attempt": to_ms(call.next_attempt_at)
+        if call.status == EndpointCall.Status.PENDING
+        else None,
+        "finished": to_ms(call.finished_at),
+        "error": call.last_error or None,
+        "attempts": [
+            {
+                "started": to_ms(attempt.started_at),
+                "duration_ms": attempt.duration_ms,
+                "status": attempt.status_code,
+                "error": attempt.error or None,
+                "response": attempt.response_excerpt,
+            }
+            for attempt in call.attempt_log.all()
+        ],
+    }
+
+
+# Helpers.
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "the body is too large"
+
+
+def _model_error(exc):
+    """A service's ValidationError as a 400 naming the wire field (``config.url``...)."""
+    if hasattr(exc, "message_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        field = {"identifier": "endpoint", "__all__": "endpoint"}.get(field, field)
+        return exceptions.ValidationError({field: messages[0]})
+    return exceptions.ValidationError(exc.messages[0])
+
+
+def _validated(serializer_class, data, **kwargs):
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _call_data(request):
+    """The call data: the body as JSON (any JSON value), None when the body is empty.
+
+    Read raw, whatever the Content-Type, as device callbacks are; as large as a callback's may be.
+    """
+    limit = settings.CALLBACK_MAX_BYTES
+    too_large = PayloadTooLarge(f"the body is larger than {limit} bytes")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise too_large
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_large from None
+    except RawPostDataException:  # a multipart form, already parsed
+        raise exceptions.ValidationError("the body must be JSON") from None
+    if len(body) > limit:
+        raise too_large
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+        json.dumps(data, allow_nan=False)  # 1e400 parses as infinity, which JSON cannot store
+    except (ValueError, RecursionError):
+        raise exceptions.ValidationError("the body must be JSON (or empty)") from None
+    return data
+
+
+def _page(request, rows, *, default=None, maximum=None):
+    """``index`` (the first item, from 0) and ``count`` (items) of a list; clients ask for pages
+    until one is short. Without ``count`` the rest of the list, or ``default`` items."""
+    index = int_param(request, "index", 0, minimum=0)
+    count = int_param(request, "count", default, minimum=1)
+    if count is not None and maximum is not None and count > maximum:
+        raise exceptions.ValidationError({"count": f"must be at most {maximum}"})
+    return rows[index : index + count] if count else rows[index:]
+
+
+_PAGE_PARAMETERS = [
+    OpenApiParameter("index", int, description="position of the first item, from 0"),
+    OpenApiParameter("count", int, description="items a page; a shorter page is the last"),
+]
+
+
+# Views.
+
+
+class _EndpointView(ApiView):
+    resource_kwarg = "endpoint"
+
+    def endpoint(self):
+        found = selectors.endpoint_by_path(
+            username=self.kwargs["user"], identifier=self.kwargs["endpoint"]
+        )
+        if found is None:
+            raise Http404(f"endpoint {self.kwargs['endpoint']!r} not found")
+        return found
+
+
+class EndpointListView(ApiView):
+    """A user's endpoints: list (by id; paged with ``index`` and ``count``), create."""
+
+    actions = {"GET": ("Endpoint", "ListEndpoints"), "POST": ("Endpoint", "CreateEndpoint")}
+
+    @extend_schema(
+        parameters=[
+            *_PAGE_PARAMETERS,
+            OpenApiParameter("name", str, description="part of the id or the name"),
+            OpenApiParameter("id", str, description="part of the id"),
+            OpenApiParameter("type", str, enum=Endpoint.Type.values),
+        ],
+        responses={200: EndpointOutput(many=True)},
+        operation_id="Endpoint_List",
+    )
+    def get(self, request, user):
+        owner = self.path_owner()
+        rows = selectors.endpoints_of(
+            username=owner.username,
+            name=request.query_params.get("name", "").strip(),
+            identifier=request.query_params.get("id", "").strip(),
+            type=request.query_params.get("type", "").strip(),
+        )
+        return ok([endpoint_out(endpoint) for endpoint in _page(request, rows)])
+
+    @extend_schema(
+        request=EndpointCreateInput,
+        responses={200: EndpointOutput},
+        operation_id="Endpoint_Create",
+        description="The configuration is checked against the type's rules: each violation is a "
+        "400 naming the field, such as `config.url`.",
+    )
+    def post(self, request, user):
+        owner = self.path_owner()
+        data = dict(_validated(EndpointCreateInput, request.data))
+        try:
+            endpoint = services.endpoint_create(
+                owner=owner, identifier=data.pop("endpoint"), **data
+            )
+        except ModelValidationError as exc:
+            raise _model_error(exc) from None
+        return ok(endpoint_out(endpoint))
+
+
+class EndpointDetailView(_EndpointView):
+    """One endpoint: its settings and configuration."""
+
+    actions = {
+        "GET": ("Endpoint", "ReadEndpointConfig"),
+        "PUT": ("Endpoint", "UpdateEndpoint"),
+        "DELETE": ("Endpoint", "DeleteEndpoint"),
+    }
+
+    @extend_schema(responses={200: EndpointOutput}, operation_id="Endpoint_ReadConfig")
+    def get(self, request, user, endpoint):
+        return ok(endpoint_out(self.endpoint()))
+
+    @extend_schema(
+        request=EndpointUpdateInput,
+        responses={200: EndpointOutput},
+        operation_id="Endpoint_Update",
+        description="A partial update: absent fields keep their values; `config` replaces the "
+        "whole configuration, and a new `type` is checked against the resulting configuration.",
+    )
+    def put(self, request, user, endpoint):
+        found = self.endpoint()
+        data = dict(_validated(EndpointUpdateInput, request.data, partial=True))
+        if data.pop("endpoint", found.identifier) != found.identifier:
+            raise exceptions.ValidationError({"endpoint": "an endpoint's id cannot be changed"})
+        try:
+            services.endpoint_update(endpoint=found, **data)
+        except ModelValidationError as exc:
+            raise _model_error(exc) from None
+        return ok(endpoint_out(found))
+
+    @extend_schema(
+        responses={200: None},
+        operation_id="Endpoint_Delete",
+        description="Deletes the endpoint and its call log; device callbacks calling it stop "
+        "calling.",
+    )
+    def delete(self, request, user, endpoint):
+        services.endpoint_delete(endpoint=self.endpoint())
+        return ok()
+
+
+class EndpointCallView(_EndpointView):
+    """Call an endpoint now (the console's test button does the same)."""
+
+    actions = {"POST": ("Endpoint", "CallEndpoint")}
+
+    @extend_schema(
+        request={"application/json": OpenApiTypes.ANY},
+        responses={200: CallResultOutput},
+        operation_id="Endpoint_Call",
+        description="Calls the endpoint now, once, with the body (any JSON; empty: null) as the "
+        "call data, and logs the call. 200 whenever the call was made: `ok` says whether the "
+        "target accepted it, `status` is its HTTP status (null for e-mail or when there was no "
+        "response), `error` says why it failed (an unreachable or refused address, a disabled "
+        "endpoint...). 413 when the body is larger than a device callback's may be.",
+    )
+    def post(self, request, user, endpoint):
+        found = self.endpoint()
+        result = services.endpoint_call_now(endpoint=found, payload=_call_data(request))
+        return ok(call_result_out(result))
+
+
+class EndpointCallLogView(_EndpointView):
+    """The recent call log (our addition, for the console and scripts)."""
+
+    actions = {"GET": ("Endpoint", "ReadEndpointCalls")}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("index", int, description="position of the first call, from 0"),
+            OpenApiParameter(
+                "count",
+                int,
+                description=f"calls a page (default {CALLS_PAGE}, at most {CALLS_PAGE_MAX}); "
+                "a shorter page is the last",
+            ),
+        ],
+        responses={200: CallOutput(many=True)},
+        operation_id="Endpoint_ListCalls",
+        description="Calls newest first, from devices and from POST .../call, each with its "
+        "delivery attempts.",
+    )
+    def get(self, request, user, endpoint):
+        rows = selectors.endpoint_calls(endpoint=self.endpoint())
+        page = _page(request, rows, default=CALLS_PAGE, maximum=CALLS_PAGE_MAX)
+        return ok([call_out(call) for call in page])
+
+
+class EndpointTemplateListView(ApiView):
+    """The ready endpoint templates: a type and a configuration to fill in."""
+
+    actions = {"GET": ("Endpoint", "ListEndpointTemplates")}
+
+    @extend_schema(
+        responses={200: TemplateOutput(many=True)}, operation_id="Endpoint_ListTemplates"
+    )
+    def get(self, request):
+        return ok(endpoint_templates())
+
+
+class EndpointTemplateDetailView(ApiView):
+    """One ready endpoint template."""
+
+    actions = {"GET": ("Endpoint", "ReadEndpointTemplateConfig")}
+    resource_kwarg = "endpoint"
+
+    @extend_schema(responses={200: TemplateOutput}, operation_id="Endpoint_ReadTemplateConfig")
+    def get(self, request, endpoint):
+        template = selectors.endpoint_template(identifier=endpoint)
+        if template is None:
+            raise Http404(f"endpoint template {endpoint!r} not found")
+        return ok(template)
