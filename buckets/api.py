@@ -19,36 +19,13 @@ from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
 from devices.models import Device
 from thinger_http.api import ApiView, int_param, ok, to_ms
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-
-# Inputs: strict about JSON types (a number is not a string, "true" is not a boolean).
-
-
-class _StrictCharField(serializers.CharField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class _IdentifierField(_StrictCharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
-        super().__init__(validators=[identifier_validator], **kwargs)
-
-
-class _StrictBooleanField(serializers.BooleanField):
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
-class _StrictIntegerField(serializers.IntegerField):
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+from thinger_http.api_fields import (
+    ClosedSerializer,
+    IdentifierField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 
 
 class _TimestampField(serializers.FloatField):
@@ -68,24 +45,13 @@ class _TimestampField(serializers.FloatField):
             super().run_validators(value)
 
 
-class _Closed(serializers.Serializer):
-    """An object with ``additionalProperties: false``: an unknown key is a 400 naming it."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = [key for key in data if key not in self.fields]
-            if unknown:
-                raise exceptions.ValidationError({unknown[0]: ["unknown field"]})
-        return super().to_internal_value(data)
-
-
 # The reference's bucket_config variants; only "api" is implemented here.
 _OTHER_SOURCES = ("write", "device", "mqtt")
 
 
-class BucketConfigSerializer(_Closed):
+class BucketConfigSerializer(ClosedSerializer):
     source = serializers.ChoiceField(choices=["api"])
-    tags = serializers.ListField(child=_IdentifierField(), max_length=5, required=False)
+    tags = serializers.ListField(child=IdentifierField(), max_length=5, required=False)
 
     def to_internal_value(self, data):
         source = data.get("source") if isinstance(data, dict) else None
@@ -99,22 +65,22 @@ class BucketConfigSerializer(_Closed):
 
 
 class BucketRetentionSerializer(serializers.Serializer):
-    period = _StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+    period = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
     unit = serializers.ChoiceField(choices=Bucket.RetentionUnit.values, required=False)
 
 
-class BucketCreateInput(_Closed):
-    bucket = _IdentifierField()
-    name = _StrictCharField(max_length=255, allow_blank=True)
-    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    enabled = _StrictBooleanField()
+class BucketCreateInput(ClosedSerializer):
+    bucket = IdentifierField()
+    name = StrictCharField(max_length=255, allow_blank=True)
+    description = StrictCharField(max_length=255, allow_blank=True, required=False)
+    enabled = StrictBooleanField()
     config = BucketConfigSerializer()
     retention = BucketRetentionSerializer(required=False)
     # Accepted as the reference allows, and not kept: this server has no asset types, groups or
     # products, and one storage backend.
-    asset_group = _IdentifierField(required=False)
-    asset_type = _IdentifierField(required=False)
-    product = _IdentifierField(required=False)
+    asset_group = IdentifierField(required=False)
+    asset_type = IdentifierField(required=False)
+    product = IdentifierField(required=False)
     backend = serializers.ChoiceField(
         choices=["", "mongodb", "influxdb", "dynamodb"], required=False, allow_blank=True
     )
@@ -122,10 +88,10 @@ class BucketCreateInput(_Closed):
 
 class BucketUpdateInput(BucketCreateInput):
     # Not in the reference's update schema, but in its "Full Update" example: the path's id only.
-    bucket = _IdentifierField(required=False)
-    asset_group = _IdentifierField(required=False, allow_blank=True)
-    asset_type = _IdentifierField(required=False, allow_blank=True)
-    product = _IdentifierField(required=False, allow_blank=True)
+    bucket = IdentifierField(required=False)
+    asset_group = IdentifierField(required=False, allow_blank=True)
+    asset_type = IdentifierField(required=False, allow_blank=True)
+    product = IdentifierField(required=False, allow_blank=True)
 
 
 def _bucket_fields(data):
@@ -186,7 +152,7 @@ class RecordOutput(serializers.Serializer):
     val = serializers.JSONField()
 
 
-class ExportInput(_Closed):
+class ExportInput(ClosedSerializer):
     data_type = serializers.ChoiceField(choices=BucketExport.DataType.values, required=False)
     timestamp_format = serializers.ChoiceField(
         choices=BucketExport.TimestampFormat.values, required=False
@@ -194,7 +160,7 @@ class ExportInput(_Closed):
     min_ts = _TimestampField()
     max_ts = _TimestampField()
     callback = serializers.ChoiceField(choices=["email", "endpoint"], required=False)
-    endpoint = _IdentifierField(required=False)
+    endpoint = IdentifierField(required=False)
 
     def validate_callback(self, value):
         raise serializers.ValidationError(

@@ -17,87 +17,20 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import JSONParser
 
 from devices import selectors, services
 from devices.models import Device
 from devices.views_callback import callback_data
 from thinger_http.api import ApiView, int_param, ok, to_ms
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-
-# Inputs: strict about JSON types (a number is not a string, "true" is not a boolean).
-
-
-class _StrictCharField(serializers.CharField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class _IdentifierField(_StrictCharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
-        super().__init__(validators=[identifier_validator], **kwargs)
-
-
-class _StrictBooleanField(serializers.BooleanField):
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
-class _StrictIntegerField(serializers.IntegerField):
-    """A JSON integer; as in JSON Schema, a number with a zero fraction (10.0) is one."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, float) and data.is_integer():
-            data = int(data)
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class _JSONValueField(serializers.JSONField):
-    """Any JSON value, null included; numbers too large for a double (1e400) are refused."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_null=True, **kwargs)
-
-    def to_internal_value(self, data):
-        try:
-            json.dumps(data, allow_nan=False)
-        except ValueError:
-            raise serializers.ValidationError("a number is too large") from None
-        return data
-
-
-# An object with ``additionalProperties: false``: an unknown key is a 400 naming it. ``refused``
-# maps keys the reference knows but this server does not support to the reason. (Comments, not a
-# docstring: the schema would show it as the description of every input.)
-class _Closed(serializers.Serializer):
-    refused: dict = {}
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            for key in data:
-                if key in self.refused:
-                    raise exceptions.ValidationError({key: [self.refused[key]]})
-            unknown = [key for key in data if key not in self.fields]
-            if unknown:
-                raise exceptions.ValidationError({unknown[0]: ["unknown field"]})
-        return super().to_internal_value(data)
-
-
-class _JSONParser(JSONParser):
-    """DRF's, with a body nested too deeply for Python's parser a 400 rather than a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise exceptions.ParseError("JSON parse error: nested too deeply") from None
+from thinger_http.api_fields import (
+    ClosedSerializer,
+    IdentifierField,
+    JSONValueField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
+from thinger_http.api_policy import JSONParser
 
 
 def _validated(serializer_class, data, **kwargs):
@@ -124,17 +57,17 @@ _NO_CREDENTIALS = (
 )
 
 
-class DeviceCreateInput(_Closed):
-    device = _IdentifierField()
-    type = _StrictCharField(required=False, help_text='only "HTTP"')
-    name = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    enabled = _StrictBooleanField(required=False)
+class DeviceCreateInput(ClosedSerializer):
+    device = IdentifierField()
+    type = StrictCharField(required=False, help_text='only "HTTP"')
+    name = StrictCharField(max_length=255, allow_blank=True, required=False)
+    description = StrictCharField(max_length=255, allow_blank=True, required=False)
+    enabled = StrictBooleanField(required=False)
     # Accepted as the reference allows, and not kept: this server has no asset types, groups or
     # products. Empty or null too: plugins send their "none" setting as it is.
-    asset_group = _IdentifierField(required=False, allow_blank=True, allow_null=True)
-    asset_type = _IdentifierField(required=False, allow_blank=True, allow_null=True)
-    product = _IdentifierField(required=False, allow_blank=True, allow_null=True)
+    asset_group = IdentifierField(required=False, allow_blank=True, allow_null=True)
+    asset_type = IdentifierField(required=False, allow_blank=True, allow_null=True)
+    product = IdentifierField(required=False, allow_blank=True, allow_null=True)
 
     refused = {"credentials": _NO_CREDENTIALS}
 
@@ -150,7 +83,7 @@ class DeviceCreateInput(_Closed):
 
 class DeviceUpdateInput(DeviceCreateInput):
     # Not in the reference's update schema, but in its "Full Update" example: the path's id only.
-    device = _IdentifierField(required=False)
+    device = IdentifierField(required=False)
 
 
 def _device_fields(data):
@@ -211,7 +144,7 @@ def device_status_out(device):
 
 class _DeviceView(ApiView):
     resource_kwarg = "device"
-    parser_classes = [_JSONParser]
+    parser_classes = [JSONParser]
 
     def device(self):
         found = selectors.device_by_path(
@@ -234,7 +167,7 @@ _LIST_PARAMETERS = [
 
 class DeviceListView(ApiView):
     actions = {"GET": ("Device", "ListDevices"), "POST": ("Device", "CreateDevice")}
-    parser_classes = [_JSONParser]
+    parser_classes = [JSONParser]
 
     @extend_schema(
         parameters=_LIST_PARAMETERS,
@@ -334,23 +267,23 @@ _ACTION_HELP = {
 }
 
 
-class CallbackActionsSerializer(_Closed):
-    write_bucket = _IdentifierField(
+class CallbackActionsSerializer(ClosedSerializer):
+    write_bucket = IdentifierField(
         required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["write_bucket"]
     )
-    set_property = _IdentifierField(
+    set_property = IdentifierField(
         required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["set_property"]
     )
-    call_endpoint = _IdentifierField(
+    call_endpoint = IdentifierField(
         required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["call_endpoint"]
     )
-    send_property = _IdentifierField(
+    send_property = IdentifierField(
         required=False, allow_null=True, allow_blank=True, help_text=_ACTION_HELP["send_property"]
     )
 
 
-class CallbackPropertiesSerializer(_Closed):
-    timeout = _StrictIntegerField(
+class CallbackPropertiesSerializer(ClosedSerializer):
+    timeout = StrictIntegerField(
         required=False,
         min_value=1,
         max_value=services.CALLBACK_TIMEOUT_MAX,
@@ -358,7 +291,7 @@ class CallbackPropertiesSerializer(_Closed):
     )
 
 
-class CallbackSettingsSerializer(_Closed):
+class CallbackSettingsSerializer(ClosedSerializer):
     actions = CallbackActionsSerializer(required=False)
     properties = CallbackPropertiesSerializer(required=False)
 
@@ -627,13 +560,13 @@ class DeviceStatsV1View(DeviceStatsView):
 _PROPERTY_NAMES = {"identifier": "property", "__all__": "property"}
 
 
-class PropertyInput(_Closed):
-    property = _IdentifierField()
-    name = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    value = _JSONValueField()
+class PropertyInput(ClosedSerializer):
+    property = IdentifierField()
+    name = StrictCharField(max_length=255, allow_blank=True, required=False)
+    description = StrictCharField(max_length=255, allow_blank=True, required=False)
+    value = JSONValueField()
     # Accepted as the reference allows, and not kept: no console forms or member permissions.
-    type = _StrictCharField(
+    type = StrictCharField(
         required=False,
         allow_blank=True,
         validators=[RegexValidator(r"^(configuration)?\Z", 'must be "" or "configuration"')],
@@ -643,7 +576,7 @@ class PropertyInput(_Closed):
 
 
 class PropertyUpdateInput(PropertyInput):
-    property = _IdentifierField(required=False, help_text="the path's id only")
+    property = IdentifierField(required=False, help_text="the path's id only")
 
 
 class PropertyOutput(serializers.Serializer):

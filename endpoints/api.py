@@ -27,33 +27,15 @@ from endpoints.kinds import endpoint_templates
 from endpoints.models import Endpoint, EndpointCall
 from endpoints.net import EXCERPT_CHARS
 from thinger_http.api import ApiView, int_param, ok, to_ms
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from thinger_http.api_fields import (
+    ClosedSerializer,
+    IdentifierField,
+    StrictBooleanField,
+    StrictCharField,
+)
 
 CALLS_PAGE = 50  # calls a page of the call log by default
 CALLS_PAGE_MAX = 1000
-
-# Inputs: strict about JSON types (a number is not a string, "true" is not a boolean).
-
-
-class _StrictCharField(serializers.CharField):
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class _IdentifierField(_StrictCharField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", IDENTIFIER_MAX_LENGTH)
-        super().__init__(validators=[identifier_validator], **kwargs)
-
-
-class _StrictBooleanField(serializers.BooleanField):
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
 
 _TYPE_SCHEMA = {"type": "string", "enum": Endpoint.Type.values}
 
@@ -91,29 +73,18 @@ class _ConfigField(serializers.DictField):
         return value
 
 
-class _Closed(serializers.Serializer):
-    """An object with ``additionalProperties: false``: an unknown key is a 400 naming it."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = [key for key in data if key not in self.fields]
-            if unknown:
-                raise exceptions.ValidationError({unknown[0]: ["unknown field"]})
-        return super().to_internal_value(data)
-
-
-class EndpointCreateInput(_Closed):
-    endpoint = _IdentifierField()
-    name = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    description = _StrictCharField(max_length=255, allow_blank=True, required=False)
-    enabled = _StrictBooleanField(required=False)
+class EndpointCreateInput(ClosedSerializer):
+    endpoint = IdentifierField()
+    name = StrictCharField(max_length=255, allow_blank=True, required=False)
+    description = StrictCharField(max_length=255, allow_blank=True, required=False)
+    enabled = StrictBooleanField(required=False)
     type = _TypeField()
     config = _ConfigField()
 
 
 class EndpointUpdateInput(EndpointCreateInput):
     # Not in the reference's update schema, but in its "Full Update" example: the path's id only.
-    endpoint = _IdentifierField(required=False)
+    endpoint = IdentifierField(required=False)
     type = _TypeField(required=False)
     config = _ConfigField(required=False, help_text="replaces the whole configuration")
 
