@@ -2,10 +2,15 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+DEFAULT_TIMEOUT_MINUTES = 10
+TIMEOUT_MAX_MINUTES = 60 * 24 * 365  # a year
 
 
 def new_token_generation():
@@ -89,7 +94,9 @@ class CallbackSettings(models.Model):
         "devices.Property", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     timeout = models.PositiveIntegerField(
-        "timeout (minutes)", default=settings.CALLBACK_DEFAULT_TIMEOUT_MINUTES
+        "timeout (minutes)",
+        default=DEFAULT_TIMEOUT_MINUTES,
+        validators=[MinValueValidator(1), MaxValueValidator(TIMEOUT_MAX_MINUTES)],
     )
 
     class Meta:
@@ -98,6 +105,24 @@ class CallbackSettings(models.Model):
 
     def __str__(self):
         return f"callback of {self.device}"
+
+    def clean(self):
+        """References must stay within the device's owner (buckets, endpoints) or the device."""
+        try:
+            device = self.device
+        except Device.DoesNotExist:
+            return  # not attached yet (an admin inline on a new device checks on its own)
+        errors = {}
+        for action in ("write_bucket", "call_endpoint"):
+            target = getattr(self, action)
+            if target is not None and target.owner_id != device.owner_id:
+                errors[action] = f"this {action.split('_')[1]} belongs to another user"
+        for action in ("set_property", "send_property"):
+            target = getattr(self, action)
+            if target is not None and target.device_id != device.pk:
+                errors[action] = "this property belongs to another device"
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def timeout_delta(self):

@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from buckets.models import Bucket
 from buckets.services import bucket_write_records
-from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
+from devices.models import (
+    TIMEOUT_MAX_MINUTES,
+    CallbackSettings,
+    ConnectionEvent,
+    Device,
+    DeviceDailyStats,
+    Property,
+)
 from devices.selectors import device_for_callback
 from devices.tokens import InvalidToken, callback_token_decode
 from endpoints.models import Endpoint
@@ -341,7 +348,7 @@ _ACTION_TARGETS = {
     "call_endpoint": ("endpoint", lambda device: Endpoint.objects.filter(owner_id=device.owner_id)),
     "send_property": ("property", lambda device: Property.objects.filter(device=device)),
 }
-CALLBACK_TIMEOUT_MAX = 60 * 24 * 365  # minutes: a year
+CALLBACK_TIMEOUT_MAX = TIMEOUT_MAX_MINUTES
 
 
 def _action_target(device, action, identifier):
@@ -363,7 +370,7 @@ def callback_settings_update(*, device, actions=None, timeout=None):
     ``actions`` maps action names to ids (None or "" for off) and, when given, replaces the whole
     set: an absent action is off. ``timeout`` (minutes) is kept when None. A reference to a
     bucket, endpoint or property that does not exist is a ValidationError naming the action.
-    The new timeout applies from the device's next call.
+    A connected device's deadline moves with a new timeout, counted from its last call.
     """
     callback, _ = CallbackSettings.objects.select_for_update().get_or_create(device=device)
     if actions is not None:
@@ -378,6 +385,9 @@ def callback_settings_update(*, device, actions=None, timeout=None):
         if not 1 <= timeout <= CALLBACK_TIMEOUT_MAX:
             raise ValidationError({"timeout": f"must be from 1 to {CALLBACK_TIMEOUT_MAX} minutes"})
         callback.timeout = timeout
+        if device.connected and device.last_call_at:
+            device.timeout_at = device.last_call_at + callback.timeout_delta
+            Device.objects.filter(pk=device.pk, connected=True).update(timeout_at=device.timeout_at)
     callback.save()
     return callback
 

@@ -408,3 +408,15 @@ def test_other_methods_on_the_settings_url_are_405(api, device, assert_json_erro
     assert_json_error(response, 405)
     assert "POST" in response["Allow"]
     assert "PUT" in response["Allow"]
+
+
+def test_a_new_timeout_moves_a_connected_devices_deadline(api, device):
+    last_call = timezone.now() - timedelta(minutes=3)
+    Device.objects.filter(pk=device.pk).update(
+        connected=True, last_call_at=last_call, timeout_at=last_call + timedelta(minutes=10)
+    )
+
+    assert_json_ok(put(api, {"properties": {"timeout": 2}}))
+
+    device.refresh_from_db()
+    assert device.timeout_at == last_call + timedelta(minutes=2)
