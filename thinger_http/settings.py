@@ -266,3 +266,6 @@ BUCKET_TASK_QUEUE = env_str("BUCKET_TASK_QUEUE") or None
 LOGIN_URL = "console-login"
 LOGIN_REDIRECT_URL = "console-home"
 LOGOUT_REDIRECT_URL = "console-login"
+
+# Benchmarks: mount bench/ingest.py's bare view (thinger_http.bench_views); never in production.
+BENCH_BARE_VIEW = env_bool("BENCH_BARE_VIEW", False)

@@ -1,9 +1,9 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, register_converter
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from thinger_http import api_views, views
+from thinger_http import api_views, console, views
 from thinger_http.converters import IdentifierConverter, TokenIdConverter
 
 register_converter(IdentifierConverter, "id")
@@ -24,8 +24,20 @@ urlpatterns = [
     path("", include("devices.urls")),
     path("", include("buckets.urls")),
     path("", include("endpoints.urls")),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    # The browser console.
+    path("login/", console.LoginView.as_view(), name="console-login"),
+    path("logout/", console.LogoutView.as_view(), name="console-logout"),
+    path("", include("devices.console_urls")),
+    path("", include("buckets.console_urls")),
+    path("", include("endpoints.console_urls")),
+    path("", console.home, name="console-home"),
 ]
 
 handler404 = "thinger_http.views.not_found"
 handler500 = "thinger_http.views.server_error"
+
+if getattr(settings, "BENCH_BARE_VIEW", False):
+    from thinger_http import bench_views
+
+    # First, so that the baseline pays for no URL pattern the callback does not.
+    urlpatterns.insert(0, path("bench/bare", bench_views.bare, name="bench-bare"))

@@ -1,0 +1,286 @@
+"""Console pages for data buckets: list, create, edit, delete, and a bucket's page with its
+latest records, a chart, exports with their progress, and clearing."""
+
+import json
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from buckets import selectors, services
+from buckets.exports import CONTENT_TYPES
+from buckets.forms import CHART_RANGES, BucketForm, ChartRangeForm, ClearForm, ExportForm
+from buckets.models import Bucket, BucketExport, BucketRecord
+from buckets.selectors import bucket_export_by_file, bucket_exports, bucket_records, buckets_of
+from thinger_http.console import add_service_errors, owned_or_404, paginate
+
+SECTION = "buckets"
+RECORDS_PER_PAGE = 25
+CHART_LATEST = 200
+CHART_MAX_POINTS = 1000
+CHART_MAX_SERIES = 8
+EXPORTS_SHOWN = 10
+
+
+def _bucket(request, identifier):
+    return owned_or_404(Bucket.objects.select_related("owner"), request.user, identifier=identifier)
+
+
+def ms_to_datetime(ts):
+    try:
+        return datetime.fromtimestamp(ts / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+@login_required
+def bucket_list(request):
+    latest = BucketRecord.objects.filter(bucket=OuterRef("pk")).order_by("-ts").values("ts")[:1]
+    buckets = buckets_of(username=request.user.username).annotate(latest_ts=Subquery(latest))
+    page = paginate(request, buckets, 50)
+    for bucket in page:
+        bucket.latest_at = ms_to_datetime(bucket.latest_ts) if bucket.latest_ts else None
+    return render(request, "console/buckets/list.html", {"section": SECTION, "page": page})
+
+
+@login_required
+def bucket_create(request):
+    form = BucketForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            bucket = services.bucket_create(owner=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc, non_field_to="identifier")
+        else:
+            messages.success(request, f"Bucket {bucket.identifier} created.")
+            return redirect("console-bucket", bucket.identifier)
+    return render(
+        request, "console/buckets/form.html", {"section": SECTION, "form": form, "creating": True}
+    )
+
+
+@login_required
+def bucket_edit(request, bucket):
+    bucket = _bucket(request, bucket)
+    initial = {
+        "name": bucket.name,
+        "description": bucket.description,
+        "enabled": bucket.enabled,
+        "retention_period": bucket.retention_period,
+        "retention_unit": bucket.retention_unit,
+    }
+    form = BucketForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.bucket_update(bucket=bucket, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Bucket {bucket.identifier} saved.")
+            return redirect("console-bucket", bucket.identifier)
+    return render(
+        request,
+        "console/buckets/form.html",
+        {"section": SECTION, "form": form, "bucket": bucket, "creating": False},
+    )
+
+
+@login_required
+@require_POST
+def bucket_delete(request, bucket):
+    bucket = _bucket(request, bucket)
+    services.bucket_delete(bucket=bucket)
+    messages.success(request, f"Bucket {bucket.identifier} deleted with its records.")
+    return redirect("console-bucket-list")
+
+
+def _records_page(bucket, before):
+    """A page of records, newest first, older than ``before`` (ms) when given, and the ``ts`` to
+    ask for the next (older) page, or None."""
+    max_ts = before - 1 if before is not None else None
+    rows = list(bucket_records(bucket=bucket, items=RECORDS_PER_PAGE + 1, max_ts=max_ts))
+    older = rows[RECORDS_PER_PAGE - 1][0] if len(rows) > RECORDS_PER_PAGE else None
+    records = [
+        {
+            "ts": ts,
+            "at": ms_to_datetime(ts),
+            "value": json.dumps(value, ensure_ascii=False),
+        }
+        for ts, value in rows[:RECORDS_PER_PAGE]
+    ]
+    return records, older
+
+
+def _chart(bucket, range_form):
+    """Series of the numeric top-level fields (or numeric values) of the records in range."""
+    min_ts = range_form.min_ts()
+    items = CHART_LATEST if min_ts is None else CHART_MAX_POINTS
+    rows = list(bucket_records(bucket=bucket, items=items, min_ts=min_ts))
+    rows.reverse()
+    series = {}
+    for ts, value in rows:
+        fields = value.items() if isinstance(value, dict) else [("value", value)]
+        for key, item in fields:
+            if isinstance(item, bool) or not isinstance(item, int | float):
+                continue
+            if key not in series and len(series) >= CHART_MAX_SERIES:
+                continue
+            series.setdefault(key, []).append([ts, item])
+    span = rows[-1][0] - rows[0][0] if rows else 0
+    return {
+        "series": [{"label": key, "points": points} for key, points in sorted(series.items())],
+        "first": rows[0][0] if rows else None,
+        "span": span,
+        "records": len(rows),
+        "truncated": len(rows) >= items and min_ts is not None,
+    }
+
+
+def _parse_before(request):
+    try:
+        return int(request.GET["before"])
+    except (KeyError, ValueError):
+        return None
+
+
+@login_required
+def bucket_detail(request, bucket, export_form=None, clear_form=None):
+    bucket = _bucket(request, bucket)
+    before = _parse_before(request)
+    records, older = _records_page(bucket, before)
+    range_form = ChartRangeForm(request.GET or None, initial={"range": "latest"})
+    chart = _chart(bucket, range_form)
+    range_key = range_form.cleaned_data.get("range") if range_form.is_valid() else ""
+    exports = list(bucket_exports(bucket=bucket)[:EXPORTS_SHOWN])
+    context = {
+        "section": SECTION,
+        "bucket": bucket,
+        "records": records,
+        "before": before,
+        "older": older,
+        "range_form": range_form,
+        "range_label": CHART_RANGES[range_key or "latest"][0],
+        "range_key": range_key or "latest",
+        "chart": chart,
+        "exports": [_export_row(bucket, export) for export in exports],
+        "export_form": export_form or ExportForm(),
+        "clear_form": clear_form or ClearForm(),
+        "timezone_name": timezone.get_current_timezone_name(),
+    }
+    return render(request, "console/buckets/detail.html", context)
+
+
+# Exports.
+
+
+def _export_row(bucket, export):
+    running = export.state in (BucketExport.State.PENDING, BucketExport.State.RUNNING)
+    return {
+        "export": export,
+        "running": running,
+        "progress_url": reverse(
+            "console-bucket-export-progress", args=[bucket.identifier, export.file]
+        ),
+        "download_url": reverse(
+            "console-bucket-export-download", args=[bucket.identifier, export.file]
+        ),
+        "delete_url": reverse(
+            "console-bucket-export-delete", args=[bucket.identifier, export.file]
+        ),
+    }
+
+
+@login_required
+@require_POST
+def bucket_export_create(request, bucket):
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        return bucket_detail(request, bucket, export_form=form)
+    bucket_obj = _bucket(request, bucket)
+    min_ts, max_ts = form.bounds()
+    try:
+        export = services.bucket_export_create(
+            bucket=bucket_obj,
+            data_type=form.cleaned_data["data_type"],
+            timestamp_format=form.cleaned_data["timestamp_format"],
+            min_ts=min_ts,
+            max_ts=max_ts,
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return bucket_detail(request, bucket, export_form=form)
+    messages.success(request, f"Export {export.file} started: it appears below when it is ready.")
+    return redirect(reverse("console-bucket", args=[bucket_obj.identifier]) + "#exports")
+
+
+def _export(bucket, file):
+    export = bucket_export_by_file(bucket=bucket, file=file)
+    if export is None:
+        raise Http404("No such export.")
+    return export
+
+
+@login_required
+def bucket_export_progress(request, bucket, file):
+    """The export's state and its table row, for the progress bar to follow."""
+    bucket = _bucket(request, bucket)
+    export = _export(bucket, file)
+    row = render_to_string(
+        "console/buckets/_export_row.html", {"row": _export_row(bucket, export)}, request=request
+    )
+    return JsonResponse({**selectors.bucket_export_progress(export), "row": row.strip()})
+
+
+@login_required
+def bucket_export_download(request, bucket, file):
+    bucket = _bucket(request, bucket)
+    export = _export(bucket, file)
+    if export.state != BucketExport.State.DONE:
+        raise Http404("This export is not ready.")
+    try:
+        handle = open(services.export_path(export), "rb")  # noqa: SIM115 (FileResponse closes it)
+    except FileNotFoundError:
+        raise Http404("The export's file is missing.") from None
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=export.file,
+        content_type=CONTENT_TYPES[export.data_type],
+    )
+
+
+@login_required
+@require_POST
+def bucket_export_delete(request, bucket, file):
+    bucket = _bucket(request, bucket)
+    export = _export(bucket, file)
+    services.bucket_export_delete(export=export)
+    messages.success(request, f"Export {export.file} deleted.")
+    return redirect(reverse("console-bucket", args=[bucket.identifier]) + "#exports")
+
+
+# Clear.
+
+
+@login_required
+@require_POST
+def bucket_clear(request, bucket):
+    form = ClearForm(request.POST)
+    if not form.is_valid():
+        return bucket_detail(request, bucket, clear_form=form)
+    bucket_obj = _bucket(request, bucket)
+    min_ts, max_ts = form.bounds()
+    deleted = services.bucket_clear(bucket_obj, min_ts, max_ts)
+    scope = "" if min_ts is None and max_ts is None else " in that range"
+    messages.success(
+        request, f"{deleted:,} record{'s' if deleted != 1 else ''}{scope} deleted from the bucket."
+    )
+    return redirect("console-bucket", bucket_obj.identifier)

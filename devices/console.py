@@ -1,0 +1,420 @@
+"""Console pages for devices: list, create, edit, delete, and the device dashboard with its tabs
+(Overview, Callback with Overview and Settings, Properties). Reads go through selectors, changes
+through services; these views only turn requests into calls and results into pages."""
+
+import json
+import shlex
+from datetime import date
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from buckets.selectors import bucket_records, buckets_of
+from devices import selectors, services
+from devices.forms import (
+    CallbackSettingsForm,
+    DeviceEditForm,
+    DeviceForm,
+    PropertyForm,
+    json_text,
+)
+from devices.models import CallbackSettings, Device
+from devices.selectors import device_callback_credentials, device_stats, devices_for_owner
+from endpoints.selectors import endpoints_of
+from thinger_http.console import add_service_errors, owned_or_404, paginate, register_tab, tabs_for
+
+SECTION = "devices"
+DEVICES_PER_PAGE = 50
+RECENT_EVENTS = 10
+SAMPLE_PAYLOAD = {"temperature": 21.5, "humidity": 48}
+
+register_tab("device", "overview", "Overview", "console-device")
+register_tab("device", "callback", "Callback", "console-device-callback")
+register_tab(
+    "device",
+    "properties",
+    "Properties",
+    "console-device-properties",
+    badge=lambda device: device.property_count,
+)
+register_tab("device-callback", "overview", "Overview", "console-device-callback")
+register_tab("device-callback", "settings", "Settings", "console-device-callback-settings")
+
+
+def _device(request, identifier):
+    """The user's device with what every dashboard tab shows, in one query (404 otherwise)."""
+    devices = (
+        Device.objects.select_related(
+            "owner",
+            "callback__write_bucket",
+            "callback__set_property",
+            "callback__call_endpoint",
+            "callback__send_property",
+        )
+        .annotate(property_count=Count("properties"))
+        .order_by()
+    )
+    return owned_or_404(devices, request.user, identifier=identifier)
+
+
+def _callback(device):
+    try:
+        return device.callback
+    except CallbackSettings.DoesNotExist:
+        return CallbackSettings(device=device)
+
+
+def _dashboard(request, device, tab, **context):
+    return {
+        "section": SECTION,
+        "device": device,
+        "tab": tab,
+        "tab_items": tabs_for("device", device, [device.identifier]),
+        **context,
+    }
+
+
+# List.
+
+
+def _listed_devices(request):
+    query = request.GET.get("q", "").strip()
+    devices = devices_for_owner(request.user)
+    if query:
+        devices = devices_for_owner(request.user, identifier=query) | devices_for_owner(
+            request.user, name=query
+        )
+    devices = devices.order_by("identifier", "pk")
+    return query, paginate(request, devices, DEVICES_PER_PAGE)
+
+
+@login_required
+def device_list(request):
+    query, page = _listed_devices(request)
+    search = urlencode({"q": query}) if query else ""
+    return render(
+        request,
+        "console/devices/list.html",
+        {
+            "section": SECTION,
+            "page": page,
+            "q": query,
+            "query": search,
+            "status_url": reverse("console-device-list-status") + (f"?{request.GET.urlencode()}"),
+        },
+    )
+
+
+@login_required
+def device_list_status(request):
+    """The list's status dots and last calls, as fragments the page swaps in every few seconds."""
+    _, page = _listed_devices(request)
+    fragments = {}
+    for device in page:
+        fragments[f"status-{device.identifier}"] = _render_status(device)
+        fragments[f"last-{device.identifier}"] = _render_time(device.last_call_at, "Never")
+    return JsonResponse({"fragments": fragments})
+
+
+def _render(template, **context):
+    return mark_safe(render_to_string(template, context).strip())  # noqa: S308 (a template)
+
+
+def _render_status(device):
+    return _render("console/partials/status_dot.html", device=device)
+
+
+def _render_time(moment, empty):
+    return _render("console/partials/time.html", t=moment, empty=empty)
+
+
+# Create, edit, delete.
+
+
+@login_required
+def device_create(request):
+    form = DeviceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = services.device_create(
+                owner=request.user,
+                identifier=form.cleaned_data["identifier"],
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                enabled=True,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc, non_field_to="identifier")
+        else:
+            messages.success(
+                request,
+                f"Device {device.identifier} created. Send its first call with the URL and token "
+                "below.",
+            )
+            return redirect("console-device-callback", device.identifier)
+    return render(
+        request,
+        "console/devices/form.html",
+        {"section": SECTION, "form": form, "creating": True},
+    )
+
+
+@login_required
+def device_edit(request, device):
+    device = _device(request, device)
+    initial = {"name": device.name, "description": device.description, "enabled": device.enabled}
+    form = DeviceEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.device_update(device=device, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Device {device.identifier} saved.")
+            return redirect("console-device", device.identifier)
+    return render(
+        request,
+        "console/devices/form.html",
+        {"section": SECTION, "form": form, "device": device, "creating": False},
+    )
+
+
+@login_required
+@require_POST
+def device_delete(request, device):
+    device = _device(request, device)
+    services.device_delete(device=device)
+    messages.success(request, f"Device {device.identifier} deleted.")
+    return redirect("console-device-list")
+
+
+# Dashboard: Overview.
+
+
+def _traffic_chart(stats):
+    days = [(date.fromisoformat(day["date"]), day) for day in stats["daily"]]
+    return {
+        "labels": [f"{when:%b} {when.day}" for when, _ in days],
+        "rx": [day["rx_bytes"] for _, day in days],
+        "tx": [day["tx_bytes"] for _, day in days],
+        "calls": [day["calls"] for _, day in days],
+    }
+
+
+def _overview_fragments(device, stats, events):
+    """The dashboard's live parts, rendered once for the page and again for each poll."""
+    return {
+        "status": _render_status(device),
+        "status_note": _render("console/devices/_status_note.html", device=device),
+        "last_call": _render_time(device.last_call_at, "Never"),
+        "remote_ip": escape(device.remote_ip or "—"),
+        "calls": escape(f"{stats['calls']:,}"),
+        "rx": escape(filesizeformat(stats["rx_bytes"])),
+        "tx": escape(filesizeformat(stats["tx_bytes"])),
+        "events": _render("console/devices/_events.html", events=events),
+    }
+
+
+def _overview_data(device):
+    stats = device_stats(device, days=30)
+    events = list(device.connection_events.order_by("-at", "-id")[:RECENT_EVENTS])
+    return stats, events
+
+
+@login_required
+def device_detail(request, device):
+    device = _device(request, device)
+    stats, events = _overview_data(device)
+    context = _dashboard(
+        request,
+        device,
+        "overview",
+        fragments=_overview_fragments(device, stats, events),
+        chart=_traffic_chart(stats),
+        callback=_callback(device),
+        status_url=reverse("console-device-status", args=[device.identifier]),
+    )
+    return render(request, "console/devices/overview.html", context)
+
+
+@login_required
+def device_status(request, device):
+    """What the dashboard refreshes without a reload: fragments and the chart's series."""
+    device = owned_or_404(
+        Device.objects.select_related("callback").order_by(), request.user, identifier=device
+    )
+    stats, events = _overview_data(device)
+    return JsonResponse(
+        {
+            "status": device.status,
+            "fragments": _overview_fragments(device, stats, events),
+            "charts": {"traffic": _traffic_chart(stats)},
+        }
+    )
+
+
+# Dashboard: Callback.
+
+
+def _example_body(callback):
+    """(payload, where it comes from): the last record the device stored, else the value it set,
+    else a sample."""
+    if callback.write_bucket_id:
+        latest = list(bucket_records(bucket=callback.write_bucket, items=1))
+        if latest:
+            return latest[0][1], f"The last record stored in bucket {callback.write_bucket}."
+    if callback.set_property_id and callback.set_property.value is not None:
+        return (
+            callback.set_property.value,
+            f"The current value of property {callback.set_property.identifier}.",
+        )
+    return SAMPLE_PAYLOAD, "A sample body: send any JSON your device has."
+
+
+@login_required
+def device_callback(request, device):
+    device = _device(request, device)
+    callback = _callback(device)
+    url, token, full_url = device_callback_credentials(device)
+    body, body_source = _example_body(callback)
+    compact = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    curl = (
+        f"curl -i -X POST {shlex.quote(url)} \\\n"
+        f"  -H {shlex.quote('Authorization: Bearer ' + token)} \\\n"
+        "  -H 'Content-Type: application/json' \\\n"
+        f"  -d {shlex.quote(compact)}"
+    )
+    context = _dashboard(
+        request,
+        device,
+        "callback",
+        subtab="overview",
+        subtab_items=tabs_for("device-callback", device, [device.identifier]),
+        callback=callback,
+        url=url,
+        token=token,
+        full_url=full_url,
+        curl=curl,
+        body=json.dumps(body, indent=2, ensure_ascii=False),
+        body_source=body_source,
+    )
+    return render(request, "console/devices/callback.html", context)
+
+
+@login_required
+@require_POST
+def device_token_rotate(request, device):
+    device = _device(request, device)
+    services.device_rotate_token(device=device)
+    messages.success(
+        request,
+        "A new token was created. The old one stops working now: update your devices.",
+    )
+    return redirect("console-device-callback", device.identifier)
+
+
+@login_required
+def device_callback_settings(request, device):
+    device = _device(request, device)
+    callback = _callback(device)
+    choices = {
+        "buckets": buckets_of(username=request.user.username),
+        "endpoints": endpoints_of(username=request.user.username),
+        "properties": selectors.device_properties(device),
+    }
+    form = CallbackSettingsForm(
+        request.POST or None, initial=CallbackSettingsForm.initial_for(callback), **choices
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.callback_settings_update(
+                device=device, actions=form.actions(), timeout=form.cleaned_data["timeout"]
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Callback settings saved.")
+            return redirect("console-device-callback-settings", device.identifier)
+    context = _dashboard(
+        request,
+        device,
+        "callback",
+        subtab="settings",
+        subtab_items=tabs_for("device-callback", device, [device.identifier]),
+        form=form,
+    )
+    return render(request, "console/devices/callback_settings.html", context)
+
+
+# Dashboard: Properties.
+
+
+@login_required
+def device_properties(request, device):
+    device = _device(request, device)
+    properties = selectors.device_properties(device)
+    rows = [(prop, json.dumps(prop.value, ensure_ascii=False)) for prop in properties]
+    context = _dashboard(request, device, "properties", rows=rows)
+    return render(request, "console/devices/properties.html", context)
+
+
+def _property(device, identifier):
+    prop = selectors.device_property(device, identifier)
+    if prop is None:
+        raise Http404("No such property.")
+    return prop
+
+
+@login_required
+def property_create(request, device):
+    device = _device(request, device)
+    form = PropertyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            prop = services.property_create(device=device, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc, non_field_to="identifier")
+        else:
+            messages.success(request, f"Property {prop.identifier} created.")
+            return redirect("console-device-properties", device.identifier)
+    context = _dashboard(request, device, "properties", form=form, creating=True)
+    return render(request, "console/devices/property_form.html", context)
+
+
+@login_required
+def property_edit(request, device, prop):
+    device = _device(request, device)
+    prop = _property(device, prop)
+    initial = {"name": prop.name, "description": prop.description, "value": json_text(prop.value)}
+    form = PropertyForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.property_update(prop=prop, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Property {prop.identifier} saved.")
+            return redirect("console-device-properties", device.identifier)
+    context = _dashboard(request, device, "properties", form=form, prop=prop, creating=False)
+    return render(request, "console/devices/property_form.html", context)
+
+
+@login_required
+@require_POST
+def property_delete(request, device, prop):
+    device = _device(request, device)
+    prop = _property(device, prop)
+    services.property_delete(prop=prop)
+    messages.success(request, f"Property {prop.identifier} deleted.")
+    return redirect("console-device-properties", device.identifier)

@@ -1,0 +1,206 @@
+"""Console forms for devices, their callback settings and their properties.
+
+Forms check what a person typed (required, format, JSON); the services decide the rest and their
+ValidationErrors are put back on the form by the views.
+"""
+
+import json
+
+from django import forms
+
+from devices.models import TIMEOUT_MAX_MINUTES, Device
+from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+
+ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
+
+
+class DeviceForm(forms.Form):
+    identifier = forms.CharField(
+        label="Device ID",
+        max_length=IDENTIFIER_MAX_LENGTH,
+        validators=[identifier_validator],
+        help_text=ID_HELP,
+        widget=forms.TextInput(attrs={"autofocus": True, "placeholder": "e.g. greenhouse-1"}),
+    )
+    name = forms.CharField(
+        label="Device Name",
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Greenhouse sensor"}),
+    )
+    description = forms.CharField(
+        label="Description",
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "What it is and where it is"}),
+    )
+    type = forms.ChoiceField(
+        label="Device Type",
+        choices=Device.Type.choices,
+        initial=Device.Type.HTTP,
+        help_text="Anything that can send an HTTP request: a Sigfox or LoRa network server, "
+        "a script with cURL, a microcontroller.",
+    )
+
+
+class DeviceEditForm(forms.Form):
+    name = forms.CharField(label="Device Name", max_length=255, required=False)
+    description = forms.CharField(label="Description", max_length=255, required=False)
+    enabled = forms.BooleanField(
+        label="Enabled",
+        required=False,
+        help_text="A disabled device's callbacks are refused with 403 and nothing is stored.",
+    )
+
+
+class CallbackSettingsForm(forms.Form):
+    """A checkbox and a selector per action, in the order the callback runs them."""
+
+    # (action, label, what it does, what the selector lists)
+    ACTIONS = (
+        ("write_bucket", "Write bucket", "Store each JSON record in a data bucket.", "bucket"),
+        (
+            "set_property",
+            "Set property",
+            "Keep the last payload as the value of a device property.",
+            "property",
+        ),
+        (
+            "call_endpoint",
+            "Call endpoint",
+            "Send the payload to an endpoint (webhook, e-mail, IFTTT…) in the background.",
+            "endpoint",
+        ),
+        (
+            "send_property",
+            "Response data",
+            "Answer each call with a property's value as JSON (otherwise an empty 200).",
+            "property",
+        ),
+    )
+
+    timeout = forms.IntegerField(
+        label="Connection timeout (minutes)",
+        min_value=1,
+        max_value=TIMEOUT_MAX_MINUTES,
+        help_text="The device is shown as disconnected after this long without a call.",
+        widget=forms.NumberInput(attrs={"style": "max-width: 160px"}),
+    )
+
+    def __init__(self, *args, buckets=(), endpoints=(), properties=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        sources = {
+            "bucket": [(b.identifier, _label(b)) for b in buckets],
+            "endpoint": [(e.identifier, _label(e)) for e in endpoints],
+            "property": [(p.identifier, _label(p)) for p in properties],
+        }
+        self.rows = []
+        for action, label, help_text, kind in self.ACTIONS:
+            self.fields[f"{action}_on"] = forms.BooleanField(
+                label=label,
+                required=False,
+                widget=forms.CheckboxInput(attrs={"data-toggles": f"id_{action}"}),
+            )
+            self.fields[action] = forms.ChoiceField(
+                label=f"{label}: {kind}",
+                required=False,
+                choices=[("", f"Choose {_article(kind)} {kind}…"), *sources[kind]],
+            )
+            self.rows.append(
+                {
+                    "action": action,
+                    "label": label,
+                    "help": help_text,
+                    "kind": kind,
+                    "has_choices": bool(sources[kind]),
+                }
+            )
+
+    def bound_rows(self):
+        return [
+            {**row, "toggle": self[f"{row['action']}_on"], "select": self[row["action"]]}
+            for row in self.rows
+        ]
+
+    def clean(self):
+        data = super().clean()
+        for action, _, _, kind in self.ACTIONS:
+            if data.get(f"{action}_on") and not data.get(action):
+                self.add_error(action, f"Choose {_article(kind)} {kind}, or untick this action.")
+        return data
+
+    def actions(self):
+        """``{action: identifier or None}`` as callback_settings_update takes them."""
+        return {
+            action: (self.cleaned_data.get(action) or None)
+            if self.cleaned_data.get(f"{action}_on")
+            else None
+            for action, _, _, _ in self.ACTIONS
+        }
+
+    @classmethod
+    def initial_for(cls, settings):
+        """The form's initial values from a device's CallbackSettings."""
+        initial = {"timeout": settings.timeout}
+        for action, _, _, _ in cls.ACTIONS:
+            target = getattr(settings, action)
+            initial[f"{action}_on"] = target is not None
+            initial[action] = target.identifier if target is not None else ""
+        return initial
+
+
+def _article(noun):
+    return "an" if noun[0] in "aeiou" else "a"
+
+
+def _label(obj):
+    return f"{obj.identifier} — {obj.name}" if obj.name else obj.identifier
+
+
+class JSONValueField(forms.CharField):
+    """Any JSON value, typed as text; an empty box is null."""
+
+    widget = forms.Textarea
+
+    def to_python(self, value):
+        text = super().to_python(value).strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(
+                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}). "
+                'Text must be in double quotes, e.g. "on".'
+            ) from None
+
+
+def json_text(value):
+    """A property value as the text its edit box starts with."""
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class PropertyForm(forms.Form):
+    identifier = forms.CharField(
+        label="Property ID",
+        max_length=IDENTIFIER_MAX_LENGTH,
+        validators=[identifier_validator],
+        help_text="1 to 32 letters, digits, '_' or '-'.",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. settings"}),
+    )
+    name = forms.CharField(label="Name", max_length=255, required=False)
+    description = forms.CharField(label="Description", max_length=255, required=False)
+    value = JSONValueField(
+        label="Value (JSON)",
+        required=False,
+        help_text='Any JSON value: an object such as {"led": "on"}, a number, "text", '
+        "true or false. Leave empty for null.",
+        widget=forms.Textarea(attrs={"class": "code", "rows": 8, "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, editing=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["identifier"]

@@ -1,0 +1,336 @@
+/* thinger-http console: copy buttons, dialogs, live fragments, export progress, endpoint forms.
+   Plain JS, no build step. Each behaviour hangs off a data- attribute. */
+(function () {
+  "use strict";
+
+  // Copy buttons: data-copy="#selector" copies that element's value (or text).
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } finally { document.body.removeChild(area); }
+    return Promise.resolve();
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    var text = "value" in source && source.tagName !== "PRE" ? source.value : source.textContent;
+    copyText(text).then(function () {
+      var label = button.querySelector(".btn-label") || button;
+      var before = label.textContent;
+      button.classList.add("copied");
+      label.textContent = "Copied";
+      setTimeout(function () {
+        button.classList.remove("copied");
+        label.textContent = before;
+      }, 1500);
+    });
+  });
+
+  // Dialogs: data-dialog="id" opens <dialog id="id">; data-close closes the enclosing one.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog"));
+      if (dialog && dialog.showModal) {
+        event.preventDefault();
+        dialog.showModal();
+      }
+      return;
+    }
+    var closer = event.target.closest("[data-close]");
+    if (closer) {
+      var parent = closer.closest("dialog");
+      if (parent) parent.close();
+    }
+  });
+
+  // Confirm before submitting: <form data-confirm="Are you sure?">.
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  // Checkbox + selector rows: the selector is enabled only while its box is ticked.
+  function syncToggles() {
+    document.querySelectorAll("[data-toggles]").forEach(function (box) {
+      var target = document.getElementById(box.getAttribute("data-toggles"));
+      if (target) target.disabled = !box.checked;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-toggles]")) {
+      syncToggles();
+      var target = document.getElementById(event.target.getAttribute("data-toggles"));
+      if (target && event.target.checked) target.focus();
+    }
+  });
+
+  // Charts: <canvas data-chart="name" data-chart-source="json-script-id">, drawn with Chart.js.
+  var charts = {};
+  window.consoleCharts = charts;
+
+  function formatBytes(value) {
+    var units = ["B", "KB", "MB", "GB", "TB"];
+    var i = 0;
+    while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
+    return (i ? value.toFixed(1) : value) + " " + units[i];
+  }
+
+  // Draws a sentence over a chart whose data is all zeros (or missing).
+  var emptyNote = {
+    id: "emptyNote",
+    afterDraw: function (chart) {
+      var note = chart.options.plugins.emptyNote && chart.options.plugins.emptyNote.text;
+      if (!note) return;
+      var empty = chart.data.datasets.every(function (set) {
+        return set.data.every(function (v) { return !(typeof v === "object" && v ? v.y : v); });
+      });
+      if (!empty) return;
+      var area = chart.chartArea;
+      var ctx = chart.ctx;
+      ctx.save();
+      ctx.fillStyle = "#64748b";
+      ctx.font = "14px " + getComputedStyle(document.body).fontFamily;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.fillText(note, (area.left + area.right) / 2, (area.top + area.bottom) / 2);
+      ctx.restore();
+    }
+  };
+
+  var legend = { position: "bottom", labels: { usePointStyle: true, pointStyle: "circle",
+    boxWidth: 8, boxHeight: 8, padding: 16 } };
+
+  var palette = ["#2563eb", "#16a34a", "#f59e0b", "#db2777", "#7c3aed", "#0891b2", "#ea580c"];
+
+  function trafficConfig(data) {
+    return {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: [
+          { label: "Bytes received", data: data.rx, backgroundColor: "#3b82f6", borderRadius: 3,
+            yAxisID: "bytes", order: 2 },
+          { label: "Bytes sent", data: data.tx, backgroundColor: "#a5b4fc", borderRadius: 3,
+            yAxisID: "bytes", order: 3 },
+          { label: "Calls", data: data.calls, type: "line", borderColor: "#16a34a",
+            backgroundColor: "#16a34a", yAxisID: "calls", tension: 0, pointRadius: 2, order: 1 }
+        ]
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: {
+          legend: legend,
+          emptyNote: { text: "No calls in the last 30 days yet" },
+          tooltip: { callbacks: { label: function (ctx) {
+            var v = ctx.parsed.y;
+            return ctx.dataset.label + ": " + (ctx.dataset.yAxisID === "bytes" ? formatBytes(v) : v);
+          } } }
+        },
+        scales: {
+          x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
+          bytes: { position: "left", beginAtZero: true, grace: "10%", grid: { color: "#eef2f7" },
+            ticks: { callback: formatBytes, precision: 0 }, title: { display: true, text: "Bytes" } },
+          calls: { position: "right", beginAtZero: true, grace: "10%", grid: { display: false },
+            ticks: { precision: 0 }, title: { display: true, text: "Calls" } }
+        }
+      }
+    };
+  }
+
+  function seriesConfig(data) {
+    var pad = Math.max(0, (120000 - (data.span || 0)) / 2);
+    return {
+      type: "line",
+      data: {
+        datasets: data.series.map(function (serie, i) {
+          return {
+            label: serie.label,
+            data: serie.points.map(function (p) { return { x: p[0], y: p[1] }; }),
+            borderColor: palette[i % palette.length],
+            backgroundColor: palette[i % palette.length],
+            tension: 0.25, pointRadius: serie.points.length > 60 ? 0 : 2, borderWidth: 2
+          };
+        })
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false, parsing: false,
+        interaction: { mode: "nearest", axis: "x", intersect: false },
+        plugins: {
+          legend: legend,
+          tooltip: { callbacks: { title: function (items) {
+            return items.length ? new Date(items[0].parsed.x).toLocaleString() : "";
+          } } }
+        },
+        scales: {
+          x: { type: "linear", grid: { display: false },
+            // A short series gets a window of two minutes around it, so its ticks differ.
+            min: pad ? data.first - pad : undefined,
+            max: pad ? data.first + (data.span || 0) + pad : undefined,
+            ticks: { maxTicksLimit: 8, callback: function (v) {
+              var d = new Date(v);
+              var span = (data.span || 0) + 2 * pad;
+              if (span > 2 * 86400000) return d.toLocaleDateString([], { month: "short", day: "numeric" });
+              if (span > 600000) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+              return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+            } } },
+          y: { grid: { color: "#eef2f7" } }
+        }
+      }
+    };
+  }
+
+  var chartKinds = { traffic: trafficConfig, series: seriesConfig };
+
+  function drawChart(canvas) {
+    if (!window.Chart) return;
+    var source = document.getElementById(canvas.getAttribute("data-chart-source"));
+    if (!source) return;
+    var data = JSON.parse(source.textContent);
+    var kind = canvas.getAttribute("data-chart-kind");
+    var config = chartKinds[kind](data);
+    config.plugins = [emptyNote];
+    var chart = new window.Chart(canvas, config);
+    charts[canvas.getAttribute("data-chart")] = chart;
+    markTotals(chart);
+  }
+
+  function updateTraffic(name, data) {
+    var chart = charts[name];
+    if (!chart) return;
+    chart.data.labels = data.labels;
+    chart.data.datasets[0].data = data.rx;
+    chart.data.datasets[1].data = data.tx;
+    chart.data.datasets[2].data = data.calls;
+    chart.update("none");
+    markTotals(chart);
+  }
+
+  // The chart's canvas says how many calls it shows (for people using tests and tools).
+  function markTotals(chart) {
+    var calls = chart.data.datasets.filter(function (set) { return set.label === "Calls"; })[0];
+    if (!calls) return;
+    var total = calls.data.reduce(function (a, b) { return a + (b || 0); }, 0);
+    chart.canvas.setAttribute("data-total-calls", String(total));
+  }
+
+  // Times: <time data-relative datetime="..."> shows "just now", "5 min ago"... for recent times.
+  function relative(date) {
+    var seconds = Math.round((Date.now() - date.getTime()) / 1000);
+    if (seconds < 0) seconds = 0;
+    if (seconds < 45) return "just now";
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) return minutes + " min ago";
+    var hours = Math.round(minutes / 60);
+    if (hours < 24) return hours + " h ago";
+    var days = Math.round(hours / 24);
+    if (days < 7) return days + (days === 1 ? " day ago" : " days ago");
+    return null;
+  }
+
+  function refreshTimes(root) {
+    (root || document).querySelectorAll("time[data-relative]").forEach(function (el) {
+      var text = relative(new Date(el.getAttribute("datetime")));
+      if (text) el.textContent = text;
+    });
+  }
+
+  // Live fragments: <div data-poll="url" data-poll-every="ms"> fetches {fragments: {key: html}}
+  // and replaces each element with data-fragment="key"; {charts: {name: data}} updates charts.
+  function poll(container) {
+    var url = container.getAttribute("data-poll");
+    var every = parseInt(container.getAttribute("data-poll-every") || "5000", 10);
+    function tick() {
+      if (document.hidden) { setTimeout(tick, every); return; }
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          Object.keys(data.fragments || {}).forEach(function (key) {
+            document.querySelectorAll('[data-fragment="' + key + '"]').forEach(function (el) {
+              if (el.innerHTML !== data.fragments[key]) el.innerHTML = data.fragments[key];
+            });
+          });
+          Object.keys(data.charts || {}).forEach(function (name) { updateTraffic(name, data.charts[name]); });
+          refreshTimes();
+        })
+        .catch(function () {})
+        .then(function () { setTimeout(tick, every); });
+    }
+    setTimeout(tick, every);
+  }
+
+  // Export progress: <tr data-export-progress="url"> is replaced by the server's row until the
+  // export is done or failed.
+  function followExport(row) {
+    var url = row.getAttribute("data-export-progress");
+    function tick() {
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          var holder = document.createElement("tbody");
+          holder.innerHTML = data.row;
+          var fresh = holder.firstElementChild;
+          row.replaceWith(fresh);
+          row = fresh;
+          refreshTimes(fresh);
+          if (fresh.hasAttribute("data-export-progress")) setTimeout(tick, 1000);
+        })
+        .catch(function () { setTimeout(tick, 3000); });
+    }
+    setTimeout(tick, 500);
+  }
+
+  // Export and clear forms: From and To only when "A time range" is chosen.
+  function syncRanges() {
+    document.querySelectorAll("[data-range-scope]").forEach(function (scope) {
+      var chosen = scope.querySelector("input[type=radio]:checked");
+      var fields = scope.parentNode.querySelector("[data-range-fields]");
+      if (fields) fields.hidden = !chosen || chosen.value !== "range";
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.closest("[data-range-scope]")) syncRanges();
+  });
+
+  // Endpoint form: only the fields of the chosen type are shown (and submitted).
+  function syncEndpointType(select) {
+    var chosen = select.value;
+    document.querySelectorAll("[data-endpoint-type]").forEach(function (group) {
+      var on = group.getAttribute("data-endpoint-type") === chosen;
+      group.hidden = !on;
+      group.disabled = !on;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    refreshTimes();
+    setInterval(refreshTimes, 30000);
+    syncToggles();
+    syncRanges();
+    document.querySelectorAll("canvas[data-chart]").forEach(drawChart);
+    document.querySelectorAll("[data-poll]").forEach(poll);
+    document.querySelectorAll("[data-export-progress]").forEach(followExport);
+    var typeSelect = document.querySelector("[data-endpoint-type-select]");
+    if (typeSelect) {
+      syncEndpointType(typeSelect);
+      typeSelect.addEventListener("change", function () { syncEndpointType(typeSelect); });
+    }
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+  });
+})();
