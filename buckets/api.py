@@ -18,7 +18,7 @@ from buckets import selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
 from devices.models import Device
-from thinger_http.api import ApiView, int_param, ok, to_ms
+from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
 from thinger_http.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -26,6 +26,8 @@ from thinger_http.api_fields import (
     StrictCharField,
     StrictIntegerField,
 )
+
+_WIRE_NAMES = {"identifier": "bucket", "__all__": "bucket"}
 
 
 class _TimestampField(serializers.FloatField):
@@ -211,21 +213,6 @@ def export_out(export):
     }
 
 
-def _model_error(exc):
-    """A model ValidationError as a 400 naming the wire field."""
-    if hasattr(exc, "message_dict"):
-        field, messages = next(iter(exc.message_dict.items()))
-        field = {"identifier": "bucket", "__all__": "bucket"}.get(field, field)
-        return exceptions.ValidationError({field: messages[0]})
-    return exceptions.ValidationError(exc.messages[0])
-
-
-def _validated(serializer_class, data, **kwargs):
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _ts_param(request, name):
     """``min_ts``/``max_ts``: milliseconds (a decimal point is tolerated); empty is absent."""
     raw = request.query_params.get(name, "").strip()
@@ -301,13 +288,13 @@ class BucketListView(ApiView):
     )
     def post(self, request, user):
         owner = self.path_owner()
-        data = _validated(BucketCreateInput, request.data)
+        data = validated(BucketCreateInput, request.data)
         try:
             bucket = services.bucket_create(
                 owner=owner, identifier=data["bucket"], **_bucket_fields(data)
             )
         except ModelValidationError as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc, _WIRE_NAMES) from None
         return ok(bucket_out(bucket))
 
 
@@ -330,13 +317,13 @@ class BucketDetailView(_BucketView):
     )
     def put(self, request, user, bucket):
         found = self.bucket()
-        data = _validated(BucketUpdateInput, request.data, partial=True)
+        data = validated(BucketUpdateInput, request.data, partial=True)
         if data.get("bucket", found.identifier) != found.identifier:
             raise exceptions.ValidationError({"bucket": "a bucket's id cannot be changed"})
         try:
             services.bucket_update(bucket=found, **_bucket_fields(data))
         except ModelValidationError as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc, _WIRE_NAMES) from None
         return ok(bucket_out(found))
 
     @extend_schema(
@@ -497,7 +484,7 @@ class BucketExportListView(_BucketView):
     )
     def post(self, request, user, bucket):
         found = self.bucket()
-        data = _validated(ExportInput, request.data)
+        data = validated(ExportInput, request.data)
         export = services.bucket_export_create(
             bucket=found,
             data_type=data.get("data_type", BucketExport.DataType.CSV),

@@ -21,7 +21,7 @@ from rest_framework import exceptions, serializers
 from devices import selectors, services
 from devices.models import Device
 from devices.views_callback import callback_data
-from thinger_http.api import ApiView, int_param, ok, to_ms
+from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
 from thinger_http.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -31,22 +31,6 @@ from thinger_http.api_fields import (
     StrictIntegerField,
 )
 from thinger_http.api_policy import JSONParser
-
-
-def _validated(serializer_class, data, **kwargs):
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _model_error(exc, names, prefix=""):
-    """A service's ValidationError as a 400 naming the wire field (``names`` maps model field
-    names, ``__all__`` included, to wire names)."""
-    if hasattr(exc, "message_dict"):
-        field, messages = next(iter(exc.message_dict.items()))
-        return exceptions.ValidationError({f"{prefix}{names.get(field, field)}": messages[0]})
-    return exceptions.ValidationError(exc.messages[0])
-
 
 # Devices.
 
@@ -199,13 +183,13 @@ class DeviceListView(ApiView):
     )
     def post(self, request, user):
         owner = self.path_owner()
-        data = _validated(DeviceCreateInput, request.data)
+        data = validated(DeviceCreateInput, request.data)
         try:
             device = services.device_create(
                 owner=owner, identifier=data["device"], **_device_fields(data)
             )
         except ModelValidationError as exc:
-            raise _model_error(exc, _DEVICE_NAMES) from None
+            raise model_error(exc, _DEVICE_NAMES) from None
         except IntegrityError:  # created at the same time by another request
             raise exceptions.ValidationError(
                 {"device": f"you already have a device {data['device']!r}"}
@@ -237,13 +221,13 @@ class DeviceDetailView(_DeviceView):
     )
     def put(self, request, user, device):
         found = self.device()
-        data = _validated(DeviceUpdateInput, request.data, partial=True)
+        data = validated(DeviceUpdateInput, request.data, partial=True)
         if data.get("device", found.identifier) != found.identifier:
             raise exceptions.ValidationError({"device": "a device's id cannot be changed"})
         try:
             services.device_update(device=found, **_device_fields(data))
         except ModelValidationError as exc:
-            raise _model_error(exc, _DEVICE_NAMES) from None
+            raise model_error(exc, _DEVICE_NAMES) from None
         return ok(device_status_out(found))
 
     @extend_schema(
@@ -355,7 +339,7 @@ class CallbackSettingsView(_DeviceView):
     )
     def put(self, request, user, device):
         found = self.device()
-        data = _validated(CallbackSettingsSerializer, request.data)
+        data = validated(CallbackSettingsSerializer, request.data)
         try:
             services.callback_settings_update(
                 device=found,
@@ -363,7 +347,7 @@ class CallbackSettingsView(_DeviceView):
                 timeout=data.get("properties", {}).get("timeout"),
             )
         except ModelValidationError as exc:
-            raise _model_error(exc, _CALLBACK_NAMES) from None
+            raise model_error(exc, _CALLBACK_NAMES) from None
         return ok(selectors.device_callback_settings_out(found))
 
 
@@ -637,7 +621,7 @@ class PropertyListView(_DeviceView):
     def post(self, request, user, device):
         found = self.device()
         many = isinstance(request.data, list)
-        items = [_validated(PropertyInput, request.data)] if not many else []
+        items = [validated(PropertyInput, request.data)] if not many else []
         for index, item in enumerate(request.data if many else []):
             serializer = PropertyInput(data=item)
             if not serializer.is_valid():
@@ -654,7 +638,7 @@ class PropertyListView(_DeviceView):
                         **_property_fields(item),
                     )
                 except ModelValidationError as exc:
-                    raise _model_error(
+                    raise model_error(
                         exc, _PROPERTY_NAMES, prefix=f"[{index}]." if many else ""
                     ) from None
                 created.append(property_out(prop))
@@ -676,7 +660,7 @@ class PropertyDetailView(_DeviceView):
         return found
 
     def _input(self, request, prop, partial=False):
-        data = _validated(PropertyUpdateInput, request.data, partial=partial)
+        data = validated(PropertyUpdateInput, request.data, partial=partial)
         if data.get("property", prop.identifier) != prop.identifier:
             raise exceptions.ValidationError({"property": "a property's id cannot be changed"})
         return data
@@ -701,7 +685,7 @@ class PropertyDetailView(_DeviceView):
         try:
             services.property_update(prop=prop, value=data["value"], **_property_fields(data))
         except ModelValidationError as exc:
-            raise _model_error(exc, _PROPERTY_NAMES) from None
+            raise model_error(exc, _PROPERTY_NAMES) from None
         return ok(property_out(prop))
 
     @extend_schema(
@@ -723,7 +707,7 @@ class PropertyDetailView(_DeviceView):
                 if fields:
                     services.property_update(prop=prop, **fields)
         except ModelValidationError as exc:
-            raise _model_error(exc, _PROPERTY_NAMES) from None
+            raise model_error(exc, _PROPERTY_NAMES) from None
         return ok(property_out(prop))
 
     @extend_schema(

@@ -26,7 +26,7 @@ from endpoints import selectors, services
 from endpoints.kinds import endpoint_templates
 from endpoints.models import Endpoint, EndpointCall
 from endpoints.net import EXCERPT_CHARS
-from thinger_http.api import ApiView, int_param, ok, to_ms
+from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
 from thinger_http.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -38,6 +38,7 @@ CALLS_PAGE = 50  # calls a page of the call log by default
 CALLS_PAGE_MAX = 1000
 
 _TYPE_SCHEMA = {"type": "string", "enum": Endpoint.Type.values}
+_WIRE_NAMES = {"identifier": "endpoint", "__all__": "endpoint"}
 
 
 @extend_schema_field(_TYPE_SCHEMA)
@@ -213,21 +214,6 @@ class PayloadTooLarge(exceptions.APIException):
     default_detail = "the body is too large"
 
 
-def _model_error(exc):
-    """A service's ValidationError as a 400 naming the wire field (``config.url``...)."""
-    if hasattr(exc, "message_dict"):
-        field, messages = next(iter(exc.message_dict.items()))
-        field = {"identifier": "endpoint", "__all__": "endpoint"}.get(field, field)
-        return exceptions.ValidationError({field: messages[0]})
-    return exceptions.ValidationError(exc.messages[0])
-
-
-def _validated(serializer_class, data, **kwargs):
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _refuse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
@@ -328,13 +314,13 @@ class EndpointListView(ApiView):
     )
     def post(self, request, user):
         owner = self.path_owner()
-        data = dict(_validated(EndpointCreateInput, request.data))
+        data = dict(validated(EndpointCreateInput, request.data))
         try:
             endpoint = services.endpoint_create(
                 owner=owner, identifier=data.pop("endpoint"), **data
             )
         except ModelValidationError as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc, _WIRE_NAMES) from None
         return ok(endpoint_out(endpoint))
 
 
@@ -360,13 +346,13 @@ class EndpointDetailView(_EndpointView):
     )
     def put(self, request, user, endpoint):
         found = self.endpoint()
-        data = dict(_validated(EndpointUpdateInput, request.data, partial=True))
+        data = dict(validated(EndpointUpdateInput, request.data, partial=True))
         if data.pop("endpoint", found.identifier) != found.identifier:
             raise exceptions.ValidationError({"endpoint": "an endpoint's id cannot be changed"})
         try:
             services.endpoint_update(endpoint=found, **data)
         except ModelValidationError as exc:
-            raise _model_error(exc) from None
+            raise model_error(exc, _WIRE_NAMES) from None
         return ok(endpoint_out(found))
 
     @extend_schema(

@@ -54,3 +54,20 @@ def int_param(request, name, default=None, minimum=None, maximum=None):
     if maximum is not None and value > maximum:
         value = maximum
     return value
+
+
+def validated(serializer_class, data, **kwargs):
+    """The serializer's validated data, or a 400 naming the first bad field."""
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def model_error(exc, names=None, prefix=""):
+    """A service's ValidationError as a 400 naming the wire field; ``names`` maps model field
+    names (``__all__`` included) to wire names, e.g. ``identifier`` to ``device``."""
+    names = names or {}
+    if hasattr(exc, "message_dict"):
+        field, messages = next(iter(exc.message_dict.items()))
+        return exceptions.ValidationError({f"{prefix}{names.get(field, field)}": messages[0]})
+    return exceptions.ValidationError(exc.messages[0])

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 
-from thinger_http.api import ApiView, ok, to_ms
+from thinger_http.api import ApiView, model_error, ok, to_ms
 from thinger_http.auth import access_token_value, oauth_tokens_for, user_from_refresh_token
 from thinger_http.models import AccessToken
 from thinger_http.services import access_token_create, access_token_revoke, access_token_update
@@ -21,6 +21,9 @@ _OAUTH_RESPONSE = inline_serializer(
         "token_type": serializers.CharField(),
     },
 )
+
+
+_WIRE_NAMES = {"identifier": "token", "__all__": "token"}
 
 
 class OAuthTokenView(ApiView):
@@ -114,14 +117,6 @@ def _token_out(token, with_value=False):
     return out
 
 
-def _model_errors(exc):
-    if hasattr(exc, "message_dict"):
-        field, messages = next(iter(exc.message_dict.items()))
-        field = {"identifier": "token", "__all__": "token"}.get(field, field)
-        return exceptions.ValidationError({field: messages[0]})
-    return exceptions.ValidationError(exc.messages[0])
-
-
 class TokenListView(ApiView):
     actions = {"GET": ("Token", "ListTokens"), "POST": ("Token", "CreateToken")}
 
@@ -144,7 +139,7 @@ class TokenListView(ApiView):
                 **fields,
             )
         except ModelValidationError as exc:
-            raise _model_errors(exc) from None
+            raise model_error(exc, _WIRE_NAMES) from None
         return ok(_token_out(token, with_value=True))
 
 
@@ -177,7 +172,7 @@ class TokenDetailView(ApiView):
         try:
             access_token_update(token=found, **fields)
         except ModelValidationError as exc:
-            raise _model_errors(exc) from None
+            raise model_error(exc, _WIRE_NAMES) from None
         return ok(_token_out(found))
 
     @extend_schema(responses={200: None}, operation_id="Token_Delete")
