@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
+from thinger_http.db import save_changes
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +171,7 @@ def bucket_update(*, bucket, **fields):
     for name, value in fields.items():
         setattr(bucket, name, value)
     bucket.full_clean()
-    bucket.save()
-    return bucket
+    return save_changes(bucket, fields)
 
 
 def _remove_files_on_commit(paths):

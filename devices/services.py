@@ -22,6 +22,7 @@ from devices.tokens import InvalidToken, callback_token_decode
 from endpoints.models import Endpoint
 from endpoints.services import endpoint_call_record
 from thinger_http.auth import authenticate_bearer
+from thinger_http.db import save_changes
 
 # Timestamps are milliseconds since the epoch; anything outside this range is a client error
 # rather than something to store (it also keeps ts within a 64-bit column).
@@ -328,8 +329,7 @@ def device_update(*, device, **fields):
     for name, value in fields.items():
         setattr(device, name, value)
     device.full_clean()
-    device.save(update_fields=[*fields, "modified"])
-    return device
+    return save_changes(device, fields)
 
 
 @transaction.atomic
@@ -439,8 +439,7 @@ def property_update(*, prop, **fields):
     for name, value in fields.items():
         setattr(prop, name, value)
     prop.full_clean()
-    prop.save(update_fields=[*fields, "modified"])
-    return prop
+    return save_changes(prop, fields)
 
 
 def json_merge_patch(target, patch):

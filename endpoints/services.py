@@ -22,6 +22,7 @@ from endpoints.kinds import config_errors, kind_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import EXCERPT_CHARS, Outcome, timeouts
 from endpoints.placeholders import Values
+from thinger_http.db import save_changes
 
 logger = logging.getLogger(__name__)
 
@@ -362,8 +363,7 @@ def endpoint_update(*, endpoint, **fields):
         for name, value in before.items():
             setattr(endpoint, name, value)
         raise
-    endpoint.save()
-    return endpoint
+    return save_changes(endpoint, fields)
 
 
 @transaction.atomic

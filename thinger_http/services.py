@@ -1,6 +1,6 @@
 from django.db import transaction
-from django.utils import timezone
 
+from thinger_http.db import save_changes
 from thinger_http.models import AccessToken, new_token_generation
 
 
@@ -26,10 +26,8 @@ def access_token_create(
 def access_token_update(*, token, **fields):
     for name, value in fields.items():
         setattr(token, name, value)
-    token.modified = timezone.now()
     token.full_clean()
-    token.save()
-    return token
+    return save_changes(token, fields)
 
 
 def access_token_revoke(*, token):
@@ -38,5 +36,4 @@ def access_token_revoke(*, token):
 
 def access_token_rotate(*, token):
     token.generation = new_token_generation()
-    token.save(update_fields=["generation", "modified"])
-    return token
+    return save_changes(token, ["generation"])
