@@ -560,3 +560,40 @@ def test_non_staff_user_is_sent_to_the_admin_login(client, model):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_a_username_is_fixed_once_the_user_exists(admin_client):
+    user = UserFactory(username="fixed-name")
+
+    page = admin_client.get(f"/admin/auth/user/{user.pk}/change/")
+
+    assert page.status_code == 200
+    assert 'name="username"' not in page.content.decode()
+
+
+def test_deleting_a_user_counts_records_instead_of_listing_them(admin_client):
+    bucket = BucketFactory()
+    BucketRecordFactory.create_batch(5, bucket=bucket)
+    user = bucket.owner
+
+    confirm = admin_client.get(f"/admin/auth/user/{user.pk}/delete/")
+    assert confirm.status_code == 200
+    assert "5 bucket records" in confirm.content.decode()
+
+    done = admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+    assert done.status_code == 302
+    assert not Bucket.objects.filter(pk=bucket.pk).exists()
+    assert not BucketRecord.objects.exists()
+
+
+def test_access_tokens_are_managed_in_the_admin(admin_client):
+    from thinger_http.services import access_token_create
+
+    owner = UserFactory()
+    token = access_token_create(owner=owner, identifier="gateway", name="Gateway")
+
+    listing = admin_client.get("/admin/thinger_http/accesstoken/")
+    change = admin_client.get(f"/admin/thinger_http/accesstoken/{token.pk}/change/")
+
+    assert listing.status_code == 200 and "gateway" in listing.content.decode()
+    assert change.status_code == 200
