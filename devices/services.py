@@ -3,6 +3,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -73,11 +74,34 @@ def _parse_body(body: bytes):
     if not body.strip():
         return _NOT_JSON, "empty body"
     try:
-        return json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float), None
+        data = json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float)
     except _NumberOutOfRange as exc:
         raise CallbackError(400, f"number {str(exc)[:40]} is too large to store") from None
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:
         return _NOT_JSON, "body is not JSON"
+    # A body cannot nest deeper than it has brackets: most bodies skip the walk.
+    limit = settings.CALLBACK_MAX_DEPTH
+    if body.count(b"[") + body.count(b"{") > limit and _deeper_than(data, limit):
+        raise _too_deep()
+    return data, None
+
+
+def _too_deep():
+    return CallbackError(400, f"JSON nested deeper than {settings.CALLBACK_MAX_DEPTH} levels")
+
+
+def _deeper_than(data, limit):
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _record_ts(value):
@@ -100,6 +124,10 @@ def _records(data, query_ts):
     batch keeps all its records and a retried batch replaces the same ones.
     """
     items = data if _is_batch(data) else [data]
+    if len(items) > settings.CALLBACK_MAX_RECORDS:
+        raise CallbackError(
+            413, f"{len(items)} records in one call, more than {settings.CALLBACK_MAX_RECORDS}"
+        )
     records = []
     for index, item in enumerate(items):
         ts = None if query_ts is None else query_ts + index

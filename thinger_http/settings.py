@@ -178,6 +178,8 @@ CELERY_BEAT_SCHEDULE = {}
 
 # Device callback.
 CALLBACK_MAX_BYTES = env_int("CALLBACK_MAX_BYTES", 256 * 1024, minimum=1)
+CALLBACK_MAX_DEPTH = env_int("CALLBACK_MAX_DEPTH", 32, minimum=1)
+CALLBACK_MAX_RECORDS = env_int("CALLBACK_MAX_RECORDS", 1000, minimum=1)
 CALLBACK_RATE = env_rate("CALLBACK_RATE", "600/m")
 CALLBACK_RETRY_AFTER_SECONDS = env_int("CALLBACK_RETRY_AFTER_SECONDS", 5, minimum=1)
 CALLBACK_TOKEN_KEY = env_str("CALLBACK_TOKEN_KEY") or SECRET_KEY
@@ -269,3 +271,66 @@ LOGOUT_REDIRECT_URL = "console-login"
 
 # Benchmarks: mount bench/ingest.py's bare view (thinger_http.bench_views); never in production.
 BENCH_BARE_VIEW = env_bool("BENCH_BARE_VIEW", False)
+
+# Security. Served over HTTPS (PUBLIC_URL https://...), every protection below is on unless
+# turned off; over plain http (`make run` on localhost) the ones that need HTTPS are off, so that
+# the console's cookies still work. `manage.py check --deploy` is clean with the production
+# environment of the README.
+HTTPS = PUBLIC_URL.startswith("https://")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain http
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", HTTPS)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):  # behind a proxy that terminates TLS
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp) on every HTML page: console, login, admin. Swagger UI
+# starts itself with an inline script: it is left out.
+if env_bool("CSP", True):
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "thinger_http.security.PageContentSecurityPolicy",
+    )
+_CSP = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],  # the templates' style="" attributes
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+if env_str("CSP_REPORT_URI"):
+    _CSP["DIRECTIVES"]["report-uri"] = [env_str("CSP_REPORT_URI")]
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
+# No credential in any log line (thinger_http.log): web and runserver through LOGGING, Celery's
+# own handlers through its logging signals (connected in thinger_http/celery.py).
+LOGGING["filters"] = {"mask_secrets": {"()": "thinger_http.log.MaskSecrets"}}
+LOGGING["handlers"]["console"]["filters"] = ["mask_secrets"]
+LOGGING["formatters"]["django.server"] = {
+    "()": "django.utils.log.ServerFormatter",
+    "format": "[{server_time}] {message}",
+    "style": "{",
+}
+LOGGING["handlers"]["django.server"] = {
+    "class": "logging.StreamHandler",
+    "formatter": "django.server",
+    "filters": ["mask_secrets"],
+}
+LOGGING.setdefault("loggers", {})["django.server"] = {
+    "handlers": ["django.server"],
+    "level": "INFO",
+    "propagate": False,
+}

@@ -33,6 +33,7 @@ urlpatterns = [
     path("", console.home, name="console-home"),
 ]
 
+handler400 = "thinger_http.views.bad_request"
 handler404 = "thinger_http.views.not_found"
 handler500 = "thinger_http.views.server_error"
 

@@ -15,6 +15,13 @@ def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
+def bad_request(request, exception):
+    """A request refused before any view (a malformed Host header, say): JSON on API paths."""
+    if is_api_path(request.path):
+        return json_error(400, "bad request")
+    return defaults.bad_request(request, exception)
+
+
 def not_found(request, exception):
     if is_api_path(request.path):
         return json_error(404, f"{request.path} not found")

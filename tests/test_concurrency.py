@@ -1,0 +1,165 @@
+"""Callbacks in parallel (issue 6, item 2): threads post to a live server on PostgreSQL, each
+request in its own connection and transaction, as under production load. Every 200 is a stored
+record; the daily counters add up; parallel writes of one explicit ``ts`` leave one record.
+"""
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from django.db.models import Sum
+
+from buckets.models import BucketRecord
+from devices.models import ConnectionEvent, Device, DeviceDailyStats, Property
+from devices.tokens import callback_token_for
+from endpoints.models import EndpointCall
+from tests.factories import (
+    BucketFactory,
+    DeviceFactory,
+    EndpointFactory,
+    PropertyFactory,
+    callback_configure,
+)
+from tests.reliability import report
+
+pytestmark = pytest.mark.services
+
+THREADS = 16
+requests_sent = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report(request):
+    yield
+    if requests_sent:
+        report(request, f"parallel requests {sum(requests_sent)}, every 200 stored")
+
+
+@pytest.fixture
+def busy_device(db, settings):
+    """A device with every action on and no rate limit."""
+    settings.CALLBACK_RATE = None
+    device = DeviceFactory()
+    callback_configure(
+        device,
+        write_bucket=BucketFactory(owner=device.owner),
+        set_property=PropertyFactory(device=device, identifier="state"),
+        call_endpoint=EndpointFactory(owner=device.owner),
+        send_property=PropertyFactory(device=device, identifier="reply", value={"led": "on"}),
+    )
+    return device
+
+
+@pytest.fixture(autouse=True)
+def in_flight(monkeypatch):
+    """The most callbacks the server had in progress at once: proof the posts overlapped."""
+    from devices import views_callback
+
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+    ingest = views_callback.callback_ingest
+
+    def counted(**kwargs):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            return ingest(**kwargs)
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(views_callback, "callback_ingest", counted)
+    return state
+
+
+def post_all(live_server, device, bodies):
+    """POST each body to the device's callback from THREADS threads at once."""
+    url = (
+        f"{live_server.url}/v3/users/{device.owner.username}/devices/"
+        f"{device.identifier}/callback/data"
+    )
+    headers = {
+        "Authorization": f"Bearer {callback_token_for(device)}",
+        "Content-Type": "application/json",
+        # Django's test server keeps a thread, and its database connection, per open connection.
+        "Connection": "close",
+    }
+
+    def post(body):
+        return requests.post(url, data=body, headers=headers, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        responses = list(pool.map(post, bodies))
+    requests_sent.append(len(bodies))
+    return responses
+
+
+def daily_totals(device):
+    return DeviceDailyStats.objects.filter(device=device).aggregate(
+        calls=Sum("calls"), rx=Sum("rx_bytes"), tx=Sum("tx_bytes")
+    )
+
+
+def test_200_parallel_callbacks_store_200_records_and_count_them(
+    live_server, busy_device, enqueued, in_flight
+):
+    bodies = [json.dumps({"n": n, "pad": "x" * (n % 13)}).encode() for n in range(200)]
+
+    responses = post_all(live_server, busy_device, bodies)
+
+    assert in_flight["peak"] > 1
+    assert [r.status_code for r in responses] == [200] * 200
+    assert {r.content for r in responses} == {b'{"led":"on"}'}
+    stored = BucketRecord.objects.filter(bucket=busy_device.callback.write_bucket)
+    assert sorted(value["n"] for value in stored.values_list("value", flat=True)) == list(
+        range(200)
+    )
+    assert stored.values("ts").distinct().count() == 200
+    assert EndpointCall.objects.filter(device=busy_device).count() == 200
+    assert sorted(call_id for call_id, _ in enqueued) == sorted(
+        EndpointCall.objects.values_list("pk", flat=True)
+    )
+    assert daily_totals(busy_device) == {
+        "calls": 200,
+        "rx": sum(len(body) for body in bodies),
+        "tx": sum(len(r.content) for r in responses),
+    }
+    state = Property.objects.get(device=busy_device, identifier="state").value
+    assert state in [json.loads(body) for body in bodies]
+    device = Device.objects.get(pk=busy_device.pk)
+    assert device.connected
+    # Exactly one call flipped the device to connected, whatever the interleaving.
+    assert ConnectionEvent.objects.filter(device=device).count() == 1
+
+
+def test_parallel_writes_of_the_same_explicit_ts_leave_one_record(
+    live_server, busy_device, enqueued, in_flight
+):
+    ts = 1_700_000_000_000
+    bodies = [json.dumps({"ts": ts, "n": n}).encode() for n in range(50)]
+
+    responses = post_all(live_server, busy_device, bodies)
+
+    assert in_flight["peak"] > 1
+    assert [r.status_code for r in responses] == [200] * 50
+    [record] = BucketRecord.objects.filter(bucket=busy_device.callback.write_bucket)
+    assert record.ts == ts
+    assert record.value in [{"n": n} for n in range(50)]
+    assert daily_totals(busy_device)["calls"] == 50
+
+
+def test_parallel_batches_that_repeat_their_timestamps_store_each_record_once(
+    live_server, busy_device, enqueued
+):
+    """A device that retries a whole timestamped batch while the first try is still running."""
+    batch = json.dumps([{"ts": 1_700_000_000_000 + n, "n": n} for n in range(20)]).encode()
+
+    responses = post_all(live_server, busy_device, [batch] * 20)
+
+    assert [r.status_code for r in responses] == [200] * 20
+    stored = BucketRecord.objects.filter(bucket=busy_device.callback.write_bucket)
+    assert sorted(stored.values_list("ts", "value")) == [
+        (1_700_000_000_000 + n, {"n": n}) for n in range(20)
+    ]
