@@ -105,6 +105,9 @@ class EndpointOutput(serializers.Serializer):
     enabled = serializers.BooleanField()
     type = _TypeOutputField()
     config = serializers.DictField()
+    secret = serializers.CharField(
+        help_text="signs each request: X-Signature is sha256= and the HMAC-SHA256 of the body"
+    )
     created = serializers.IntegerField()
     modified = serializers.IntegerField()
 
@@ -117,6 +120,7 @@ def endpoint_out(endpoint):
         "enabled": endpoint.enabled,
         "type": endpoint.type,
         "config": endpoint.config,
+        "secret": endpoint.secret,
         "created": to_ms(endpoint.created),
         "modified": to_ms(endpoint.modified),
     }

@@ -34,7 +34,17 @@ from tests.worker import Reply
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "secret-pass-123"  # UserFactory's
-FIELDS = {"endpoint", "name", "description", "enabled", "type", "config", "created", "modified"}
+FIELDS = {
+    "endpoint",
+    "name",
+    "description",
+    "enabled",
+    "type",
+    "config",
+    "secret",
+    "created",
+    "modified",
+}
 
 
 def oauth_token(client, username):
@@ -248,6 +258,8 @@ def test_read_answers_the_endpoint(api, owner):
     body = assert_json_ok(api.get("/v1/users/alice/endpoints/http_request"))
     assert set(body) == FIELDS
     assert {key: body[key] for key in HTTP_REQUEST} == HTTP_REQUEST
+    # The owner reads the secret that signs the requests, to verify X-Signature at the receiver.
+    assert body["secret"] == Endpoint.objects.get(identifier="http_request").secret
 
 
 def test_update_is_partial(api, owner):
