@@ -921,3 +921,11 @@ def test_a_delivery_settling_during_a_deletion_waits_then_logs_nothing(monkeypat
     assert not Endpoint.objects.filter(pk=endpoint.pk).exists()
     assert not EndpointCall.objects.exists()
     assert not EndpointAttempt.objects.exists()
+
+
+def test_a_huge_index_is_an_empty_page_not_an_error(api, owner):
+    EndpointFactory(owner=owner, identifier="a")
+
+    response = api.get("/v1/users/alice/endpoints?index=7386433944042924576814076526592&count=5")
+
+    assert assert_json_ok(response) == []
