@@ -1,8 +1,10 @@
 import calendar
+import json
 import logging
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -21,9 +23,12 @@ logger = logging.getLogger(__name__)
 # (the same bound as the device callback's).
 MAX_TS = 2**53 - 1
 
-# Server-assigned timestamps that collide with stored ones move forward 1 ms at a time; a few
-# rounds resolve any realistic collision, more than that means something is badly wrong.
+# Server-assigned timestamps that collide with stored ones move to the next free milliseconds,
+# as the bucket holds them; then only records written by concurrent calls at the same moment can
+# take them first. A few rounds resolve any realistic collision, more means something is wrong.
 _MAX_COLLISION_ROUNDS = 20
+# How far ahead one round looks for free milliseconds.
+_FREE_TS_SPAN = 1000
 
 # Rows per INSERT: three parameters a row keeps every statement below SQLite's and PostgreSQL's
 # limits on bound parameters, whatever the size of the batch.
@@ -35,32 +40,78 @@ DELETE_CHUNK = 50_000
 
 
 def _insert_records(bucket_id, rows, *, replace):
-    """Insert (ts, value) rows, a chunk per statement; returns the set of ts that were written."""
+    """Insert (ts, value) rows; returns the set of ts that were written.
+
+    On PostgreSQL one statement for any number of rows; elsewhere a chunk per statement.
+    """
+    if not rows:
+        return set()
+    if connection.vendor == "postgresql":
+        statements = [
+            (
+                bucket_insert_sql(replace=replace),
+                bucket_insert_params(bucket_id=bucket_id, rows=rows),
+            )
+        ]
+    else:
+        statements = [
+            _insert_chunk(bucket_id, rows[start : start + _INSERT_CHUNK], replace=replace)
+            for start in range(0, len(rows), _INSERT_CHUNK)
+        ]
     written = set()
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        written |= _insert_chunk(bucket_id, rows[start : start + _INSERT_CHUNK], replace=replace)
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            written |= {row[0] for row in cursor.fetchall()}
     return written
 
 
-def _insert_chunk(bucket_id, rows, *, replace):
-    if not rows:
-        return set()
+@cache
+def bucket_insert_sql(*, replace):
+    """PostgreSQL: an INSERT of (ts, value) rows returning the ts written, with the parameters of
+    ``bucket_insert_params``. ``replace``: a row replaces a stored record with its ts, else it is
+    skipped.
+
+    The rows travel as two arrays, so the text is the same for any number of them and is planned
+    once per connection. The device callback makes it part of its own statement.
+    """
     table = connection.ops.quote_name(BucketRecord._meta.db_table)
-    value_field = BucketRecord._meta.get_field("value")
-    placeholder = "(%s, %s, %s)"
-    if connection.vendor == "postgresql":
-        placeholder = "(%s, %s, %s::jsonb)"
+    return (
+        f"INSERT INTO {table} (bucket_id, ts, value) "  # noqa: S608 (table names only)
+        "SELECT %(bucket)s, ts, value::jsonb "
+        "FROM unnest(%(ts)s::bigint[], %(values)s::text[]) AS r(ts, value) "
+        f"ON CONFLICT (bucket_id, ts) {_on_conflict(replace)} RETURNING ts"
+    )
+
+
+def bucket_insert_params(*, bucket_id, rows):
+    return {
+        "bucket": bucket_id,
+        "ts": [ts for ts, _ in rows],
+        "values": [_json_text(value) for _, value in rows],
+    }
+
+
+def _insert_chunk(bucket_id, rows, *, replace):
+    table = connection.ops.quote_name(BucketRecord._meta.db_table)
     params = []
     for ts, value in rows:
-        params += [bucket_id, ts, value_field.get_db_prep_save(value, connection)]
-    conflict = "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
+        params += [bucket_id, ts, _json_text(value)]
     sql = (
-        f"INSERT INTO {table} (bucket_id, ts, value) VALUES {', '.join([placeholder] * len(rows))} "  # noqa: S608 (table names only)
-        f"ON CONFLICT (bucket_id, ts) {conflict} RETURNING ts"
+        f"INSERT INTO {table} (bucket_id, ts, value) "  # noqa: S608 (table names only)
+        f"VALUES {', '.join(['(%s, %s, %s)'] * len(rows))} "
+        f"ON CONFLICT (bucket_id, ts) {_on_conflict(replace)} RETURNING ts"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
+    return sql, params
+
+
+def _on_conflict(replace):
+    return "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
+
+
+def _json_text(value):
+    """A record's value as its JSON column stores it (None: SQL NULL, as the ORM does)."""
+    return None if value is None else json.dumps(value)
 
 
 def bucket_write_records(*, bucket_id, explicit, server):
@@ -78,9 +129,24 @@ def bucket_write_records(*, bucket_id, explicit, server):
         pending = [(ts, value) for ts, value in pending if ts not in written]
         if not pending:
             return
-        taken = max(ts for ts, _ in pending)
-        pending = [(taken + 1 + i, value) for i, (_, value) in enumerate(pending)]
+        free = _free_ts(bucket_id, max(ts for ts, _ in pending) + 1, len(pending))
+        pending = [(ts, value) for ts, (_, value) in zip(free, pending, strict=True)]
     raise RuntimeError(f"could not find free timestamps in bucket {bucket_id}")
+
+
+def _free_ts(bucket_id, start, count):
+    """``count`` milliseconds from ``start`` on that the bucket does not hold, in order."""
+    free = []
+    while len(free) < count:
+        end = start + count - len(free) + _FREE_TS_SPAN
+        taken = set(
+            BucketRecord.objects.filter(bucket_id=bucket_id, ts__gte=start, ts__lt=end).values_list(
+                "ts", flat=True
+            )
+        )
+        free += [ts for ts in range(start, end) if ts not in taken]
+        start = end
+    return free[:count]
 
 
 def record_ts(value):

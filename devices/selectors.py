@@ -1,26 +1,86 @@
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from devices.models import CallbackSettings, Device, DeviceDailyStats, Property
+from buckets.models import Bucket
+from devices.models import (
+    DEFAULT_TIMEOUT_MINUTES,
+    CallbackSettings,
+    Device,
+    DeviceDailyStats,
+    Property,
+)
 from devices.tokens import callback_token_for
+from endpoints.models import Endpoint
+
+
+@dataclass(frozen=True)
+class CallbackDevice:
+    """What a device callback needs to know about its device, read in one query."""
+
+    id: int
+    token_generation: int
+    enabled: bool
+    connected: bool
+    timeout: timedelta
+    write_bucket_id: int | None  # None when off or when the bucket is disabled
+    set_property_id: int | None
+    call_endpoint_id: int | None  # None when off or when the endpoint is disabled
+    send_property_id: int | None
+    send_property_value: str | None  # JSON text, None for null
 
 
 def device_for_callback(*, username, identifier):
-    """The device with its owner and callback settings (and what they reference) in one query."""
+    """The device with its callback settings and the state of what they reference, or None.
+
+    The callback's hot path: one query, its text built once, only the columns it uses.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_callback_device_sql(), [username, identifier])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, generation, enabled, connected, timeout, bucket, prop, endpoint, send, send_value = row
+    return CallbackDevice(
+        id=pk,
+        token_generation=generation,
+        enabled=bool(enabled),
+        connected=bool(connected),
+        timeout=timedelta(minutes=DEFAULT_TIMEOUT_MINUTES if timeout is None else timeout),
+        write_bucket_id=bucket,
+        set_property_id=prop,
+        call_endpoint_id=endpoint,
+        send_property_id=send,
+        send_property_value=send_value,
+    )
+
+
+@cache
+def _callback_device_sql():
+    def table(model):
+        return connection.ops.quote_name(model._meta.db_table)
+
+    user = get_user_model()
+    username = connection.ops.quote_name(user._meta.get_field(user.USERNAME_FIELD).column)
+    # Table names are the only interpolated values (S608).
     return (
-        Device.objects.select_related(
-            "owner",
-            "callback__write_bucket",
-            "callback__set_property",
-            "callback__send_property",
-            "callback__call_endpoint",
-        )
-        .filter(owner__username=username, identifier=identifier)
-        .first()
+        "SELECT d.id, d.token_generation, d.enabled, d.connected, s.timeout, "  # noqa: S608
+        "CASE WHEN b.enabled THEN s.write_bucket_id END, s.set_property_id, "
+        "CASE WHEN e.enabled THEN s.call_endpoint_id END, s.send_property_id, p.value "
+        f"FROM {table(Device)} d "
+        f"JOIN {table(user)} u ON u.id = d.owner_id "
+        f"LEFT JOIN {table(CallbackSettings)} s ON s.device_id = d.id "
+        f"LEFT JOIN {table(Bucket)} b ON b.id = s.write_bucket_id "
+        f"LEFT JOIN {table(Endpoint)} e ON e.id = s.call_endpoint_id "
+        f"LEFT JOIN {table(Property)} p ON p.id = s.send_property_id "
+        f"WHERE u.{username} = %s AND d.identifier = %s"
     )
 
 

@@ -1,15 +1,20 @@
 import ipaddress
 import json
 import math
+import re
+import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import cache
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from buckets.models import Bucket
-from buckets.services import bucket_write_records
+from buckets.services import bucket_insert_params, bucket_insert_sql, bucket_write_records
 from devices.models import (
     TIMEOUT_MAX_MINUTES,
     CallbackSettings,
@@ -70,17 +75,27 @@ def _parse_float(text):
     return value
 
 
+# orjson keeps integers to 64 bits (a longer one becomes a float): a body with a run of 19 digits
+# or more, like every body orjson refuses, is decided by the standard library.
+_LONG_NUMBER = re.compile(rb"\d{19}")
+
+
 def _parse_body(body: bytes):
     if not body.strip():
         return _NOT_JSON, "empty body"
-    try:
-        data = json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float)
-    except _NumberOutOfRange as exc:
-        raise CallbackError(400, f"number {str(exc)[:40]} is too large to store") from None
-    except RecursionError:
-        raise _too_deep() from None
-    except ValueError:
-        return _NOT_JSON, "body is not JSON"
+    data = _NOT_JSON
+    if not _LONG_NUMBER.search(body):
+        with suppress(orjson.JSONDecodeError):
+            data = orjson.loads(body)
+    if data is _NOT_JSON:
+        try:
+            data = json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float)
+        except _NumberOutOfRange as exc:
+            raise CallbackError(400, f"number {str(exc)[:40]} is too large to store") from None
+        except RecursionError:
+            raise _too_deep() from None
+        except ValueError:
+            return _NOT_JSON, "body is not JSON"
     # A body cannot nest deeper than it has brackets: most bodies skip the walk.
     limit = settings.CALLBACK_MAX_DEPTH
     if body.count(b"[") + body.count(b"{") > limit and _deeper_than(data, limit):
@@ -102,6 +117,17 @@ def _deeper_than(data, limit):
             children = value.values() if isinstance(value, dict) else value
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def _json_text(value):
+    """A value parsed from a body as JSON text for a JSON column (None: SQL NULL, as the ORM
+    stores it). Its numbers are finite: orjson writes them as the standard library would."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits, lone surrogates: as the ORM writes them
+        return json.dumps(value)
 
 
 def _record_ts(value):
@@ -207,7 +233,7 @@ def _owner_token_claims(token, username, identifier, problem):
 
 
 def callback_ingest(*, claims, username, identifier, body, store, query_ts, remote_ip):
-    """Everything a device callback does, in one transaction, in SPEC order.
+    """Everything a device callback does, atomically, in SPEC order.
 
     ``store`` is False for GET (answer the response property, store nothing). Returns the response
     to send; raises CallbackError for refusals. Connection state and statistics are updated on
@@ -222,72 +248,145 @@ def callback_ingest(*, claims, username, identifier, body, store, query_ts, remo
         raise CallbackError(403, "device is disabled")
 
     now = timezone.now()
-    now_ms = int(now.timestamp() * 1000)
-    try:
-        actions = device.callback
-    except CallbackSettings.DoesNotExist:
-        actions = CallbackSettings(device=device)
-
-    headers = {}
+    response = CallbackResponse()
     records, payload = [], _NOT_JSON
     if store:
         payload, ignored = _parse_body(body)
         if payload is _NOT_JSON:
-            headers["X-Callback-Ignored"] = ignored
+            response.headers["X-Callback-Ignored"] = ignored
         else:
             records = _records(payload, parse_query_ts(query_ts))
             if _is_batch(payload):
                 payload = payload[-1]
-
-    with transaction.atomic():
-        if records and actions.write_bucket_id and actions.write_bucket.enabled:
-            _write_bucket(actions.write_bucket_id, records, now_ms)
-        if payload is not _NOT_JSON and actions.set_property_id:
-            Property.objects.filter(pk=actions.set_property_id).update(value=payload, modified=now)
-            if actions.send_property_id == actions.set_property_id:
-                actions.send_property.value = payload
-        if payload is not _NOT_JSON and actions.call_endpoint_id and actions.call_endpoint.enabled:
-            endpoint_call_record(
-                endpoint=actions.call_endpoint,
-                device=device,
-                payload=payload,
-                ts=records[-1].ts or now_ms,
-            )
-        response = CallbackResponse(headers=headers)
-        if actions.send_property_id:
-            response.body = json.dumps(actions.send_property.value, separators=(",", ":")).encode()
-            response.headers["Content-Type"] = "application/json"
-        device_record_activity(
-            device=device,
-            at=now,
-            remote_ip=remote_ip,
-            timeout=actions.timeout_delta,
-            rx_bytes=len(body),
-            tx_bytes=len(response.body),
-        )
+    if device.send_property_id:
+        if payload is not _NOT_JSON and device.send_property_id == device.set_property_id:
+            response.body = _response_json(payload)
+        else:
+            response.body = _response_json_text(device.send_property_value)
+        response.headers["Content-Type"] = "application/json"
+    _callback_write(
+        device,
+        at=now,
+        records=records,
+        payload=payload,
+        remote_ip=remote_ip,
+        rx_bytes=len(body),
+        tx_bytes=len(response.body),
+    )
     return response
 
 
-def _write_bucket(bucket_id, records, now_ms):
+def _callback_write(device, *, at, records, payload, remote_ip, rx_bytes, tx_bytes):
+    """Write what a call changes, all of it or nothing, committed before the call is answered.
+
+    On PostgreSQL a call that stores at most one record with the server's time and calls no
+    endpoint is one statement, committed on its own: no BEGIN and COMMIT round trips, and the
+    device's rows stay locked only while the statement runs and commits, which is what bounds the
+    calls per second of one busy device. Everything else is one transaction.
+    """
+    now_ms = int(at.timestamp() * 1000)
+    explicit, server = {}, []
+    if records and device.write_bucket_id:
+        explicit, server = _timestamped(records, now_ms)
+    new_value = None  # set_property: (property id, value)
+    if payload is not _NOT_JSON and device.set_property_id:
+        new_value = (device.set_property_id, payload)
+    call_endpoint = payload is not _NOT_JSON and device.call_endpoint_id
+
+    one_statement = not server or (len(server) == 1 and not explicit)
+    if _ONE_STATEMENT and one_statement and not call_endpoint:
+        if server:
+            [(ts, value)] = server
+            server = [(_server_clock.next(device.write_bucket_id, ts), value)]
+        for _ in range(_SERVER_TS_ATTEMPTS):
+            if _callback_statement(
+                device=device,
+                at=at,
+                remote_ip=remote_ip,
+                new_value=new_value,
+                counts=(rx_bytes, tx_bytes),
+                bucket_id=device.write_bucket_id,
+                rows=server or list(explicit.items()),
+                replace=not server,
+            ):
+                return
+            # A concurrent call took the record's millisecond and nothing was written: the next
+            # one, then the transaction below, which keeps moving it on.
+            server = [(ts + 1, value) for ts, value in server]
+
+    with transaction.atomic():
+        if explicit or server:
+            bucket_write_records(bucket_id=device.write_bucket_id, explicit=explicit, server=server)
+        if call_endpoint:
+            # Instances standing for the rows, to reference them without reading them.
+            endpoint_call_record(
+                endpoint=Endpoint(pk=device.call_endpoint_id),
+                device=Device(pk=device.id),
+                payload=payload,
+                ts=records[-1].ts or now_ms,
+            )
+        device_record_activity(
+            device=device,
+            at=at,
+            remote_ip=remote_ip,
+            rx_bytes=rx_bytes,
+            tx_bytes=tx_bytes,
+            new_value=new_value,
+        )
+
+
+def _timestamped(records, now_ms):
+    """Records as ({explicit ts: value}, [(server ts, value)]), server times 1 ms apart."""
     explicit, server = {}, []
     for record in records:
         if record.ts is None:
             server.append((now_ms + len(server), record.value))
         else:
             explicit[record.ts] = record.value
-    bucket_write_records(bucket_id=bucket_id, explicit=explicit, server=server)
+    return explicit, server
 
 
-def device_record_activity(*, device, at, remote_ip, timeout, rx_bytes, tx_bytes):
-    """Mark the device connected until ``at + timeout`` and count the call in today's statistics.
+def _response_json(value):
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(value, separators=(",", ":")).encode()
 
-    The state change is a compare-and-swap on ``connected``, so a concurrent sweep or callback can
-    never record the same change twice; a "connected" event is written only by the call that flips
-    it.
+
+def _response_json_text(text):
+    """A stored JSON value (text; None for null) as a compact response body."""
+    if text is None:
+        return b"null"
+    try:
+        return orjson.dumps(orjson.loads(text))
+    except (orjson.JSONDecodeError, TypeError):
+        return _response_json(json.loads(text))
+
+
+def device_record_activity(*, device, at, remote_ip, rx_bytes, tx_bytes, new_value=None):
+    """Count a call: the device is connected until ``at`` plus its timeout, and today's
+    statistics grow by one call and its bytes. ``new_value`` is the callback's ``set_property``,
+    (property id, value), written here because it is a row of the same device.
+
+    A "connected" event is written only by the call that changes the state, whatever the
+    concurrent callbacks and sweeps. On PostgreSQL the property, the device and its event are
+    one statement. The rows are locked in the order of the one-statement callback (statistics,
+    then the property and the device), so that concurrent calls of a device never deadlock.
     """
-    fields = {"last_call_at": at, "remote_ip": remote_ip, "timeout_at": at + timeout}
-    rows = Device.objects.filter(pk=device.pk)
+    _stats_add(device_id=device.id, date=timezone.localdate(at), rx=rx_bytes, tx=tx_bytes)
+    if _ONE_STATEMENT:
+        _callback_statement(device=device, at=at, remote_ip=remote_ip, new_value=new_value)
+    else:
+        _record_activity_portably(device, at, remote_ip, new_value)
+
+
+def _record_activity_portably(device, at, remote_ip, new_value):
+    if new_value:
+        Property.objects.filter(pk=new_value[0]).update(value=new_value[1], modified=at)
+    fields = {"last_call_at": at, "remote_ip": remote_ip, "timeout_at": at + device.timeout}
+    rows = Device.objects.filter(pk=device.id)
     flipped = False
+    # A compare-and-swap on ``connected``, trying first the state the device was read in.
     if device.connected:
         updated = rows.filter(connected=True).update(**fields)
         if not updated:
@@ -298,21 +397,129 @@ def device_record_activity(*, device, at, remote_ip, timeout, rx_bytes, tx_bytes
             rows.filter(connected=True).update(**fields)
     if flipped:
         ConnectionEvent.objects.create(
-            device=device, kind=ConnectionEvent.Kind.CONNECTED, at=at, remote_ip=remote_ip
+            device_id=device.id, kind=ConnectionEvent.Kind.CONNECTED, at=at, remote_ip=remote_ip
         )
-    _stats_add(device_id=device.pk, date=timezone.localdate(at), rx=rx_bytes, tx=tx_bytes)
 
 
 def _stats_add(*, device_id, date, rx, tx):
-    table = connection.ops.quote_name(DeviceDailyStats._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (device_id, date, calls, rx_bytes, tx_bytes) "  # noqa: S608 (table names only)
-            "VALUES (%s, %s, 1, %s, %s) ON CONFLICT (device_id, date) DO UPDATE SET "
-            f"calls = {table}.calls + 1, rx_bytes = {table}.rx_bytes + excluded.rx_bytes, "
-            f"tx_bytes = {table}.tx_bytes + excluded.tx_bytes",
+            f"{_STATS_INSERT} VALUES (%s, %s, 1, %s, %s) {_STATS_CONFLICT}",
             [device_id, date, rx, tx],
         )
+
+
+_ONE_STATEMENT = connection.vendor == "postgresql"
+_SERVER_TS_ATTEMPTS = 3
+
+
+class _ServerClock:
+    """The last server time this process gave a record of each bucket, so that two calls it
+    serves in the same millisecond do not both try it (the database still decides: another
+    process may have it)."""
+
+    def __init__(self):
+        self._last = {}
+        self._lock = threading.Lock()
+
+    def next(self, bucket_id, ms):
+        with self._lock:
+            last = self._last.get(bucket_id)
+            ts = ms if last is None or last < ms else last + 1
+            if len(self._last) >= 10_000:
+                self._last.clear()
+            self._last[bucket_id] = ts
+            return ts
+
+
+_server_clock = _ServerClock()
+
+
+def _callback_statement(
+    *, device, at, remote_ip, new_value, counts=None, bucket_id=None, rows=(), replace=True
+):
+    """PostgreSQL: a call's writes as one statement of data-modifying CTEs; whether it wrote.
+
+    The property (``new_value``), the device and its "connected" event; with ``counts`` (bytes
+    received and sent) today's statistics; with ``rows``, (ts, value) records for the bucket
+    ``bucket_id``. Rows with ``replace`` False have server times: there is one, and when its
+    millisecond is taken the statement writes nothing at all.
+    """
+    params = {
+        "device": device.id,
+        "at": at,
+        # As the ORM writes an address (an IPv6 one compressed, without a zone).
+        "ip": _REMOTE_IP.get_db_prep_save(remote_ip, connection),
+        "deadline": at + device.timeout,
+        "connected": ConnectionEvent.Kind.CONNECTED.value,
+    }
+    records = None
+    if rows:
+        records = "replace" if replace else "server"
+        params.update(bucket_insert_params(bucket_id=bucket_id, rows=rows))
+    if new_value:
+        params["property"], params["property_value"] = new_value[0], _json_text(new_value[1])
+    if counts:
+        params["date"], (params["rx"], params["tx"]) = timezone.localdate(at), counts
+    with connection.cursor() as cursor:
+        cursor.execute(_callback_sql(records, bool(new_value), bool(counts)), params)
+        return cursor.fetchone() is not None
+
+
+@cache
+def _callback_sql(records, set_property, stats):
+    """The statement's text: a few variants, each built once and planned once per connection.
+
+    ``records`` is None, "replace" (records with their own ts) or "server" (one record at the
+    server's time: the rest of the statement writes only if it found its millisecond). The
+    device's state before the call comes from a row-locking subquery: under concurrent calls it
+    is the state this update replaces, so exactly one call sees the device disconnected.
+    """
+    ctes, when = [], "TRUE"
+    if records:
+        ctes.append(f"records AS ({bucket_insert_sql(replace=records == 'replace')})")
+    if records == "server":
+        when = "EXISTS (SELECT FROM records)"
+    # Table names are the only interpolated values (S608).
+    if set_property:
+        ctes.append(
+            f"set_property AS (UPDATE {_table(Property)} "  # noqa: S608
+            "SET value = %(property_value)s::jsonb, modified = %(at)s "
+            f"WHERE id = %(property)s AND {when})"
+        )
+    ctes.append(
+        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
+        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
+        "last_call_at = %(at)s, remote_ip = %(ip)s, timeout_at = %(deadline)s "
+        f"FROM (SELECT id, connected FROM {_table(Device)} WHERE id = %(device)s FOR UPDATE) "
+        f"AS before WHERE d.id = before.id AND {when} RETURNING before.connected)"
+    )
+    ctes.append(
+        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
+        "SELECT %(device)s, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)"
+    )
+    if not stats:
+        return f"WITH {', '.join(ctes)} SELECT 1"
+    return (
+        f"WITH {', '.join(ctes)} {_STATS_INSERT} "
+        f"SELECT %(device)s, %(date)s, 1, %(rx)s, %(tx)s WHERE {when} {_STATS_CONFLICT} RETURNING 1"
+    )
+
+
+def _table(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+_REMOTE_IP = Device._meta.get_field("remote_ip")
+
+
+_STATS_INSERT = (
+    f"INSERT INTO {_table(DeviceDailyStats)} AS s (device_id, date, calls, rx_bytes, tx_bytes)"
+)
+_STATS_CONFLICT = (
+    "ON CONFLICT (device_id, date) DO UPDATE SET calls = s.calls + 1, "
+    "rx_bytes = s.rx_bytes + excluded.rx_bytes, tx_bytes = s.tx_bytes + excluded.tx_bytes"
+)
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ the device's token generation; rotating the generation makes every older token f
 
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jwt
 from django.conf import settings
@@ -43,12 +44,18 @@ def callback_token_for(device) -> str:
 def callback_token_decode(token: str) -> CallbackClaims:
     if not token:
         raise InvalidToken("missing token")
+    return _verified_claims(token, settings.CALLBACK_TOKEN_KEY)
+
+
+# A device sends the same token with every call: its signature is checked once per process.
+# Only tokens that verified are kept (a forged one is checked each time, as it costs no query),
+# and the key is part of the cache key. Rotation still takes effect at once: the generation is
+# compared with the device's row on every call.
+@lru_cache(maxsize=4096)
+def _verified_claims(token, key):
     try:
         claims = jwt.decode(
-            token,
-            settings.CALLBACK_TOKEN_KEY,
-            algorithms=[ALGORITHM],
-            options={"require": ["jti", "usr", "gen"]},
+            token, key, algorithms=[ALGORITHM], options={"require": ["jti", "usr", "gen"]}
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from None

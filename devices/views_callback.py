@@ -1,12 +1,16 @@
 """The device callback: what devices call. Thin: read the request, call the service, answer."""
 
 import logging
+import time
+import weakref
+from functools import lru_cache
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django_ratelimit.core import get_usage
 
 from devices.services import (
     CallbackError,
@@ -22,25 +26,60 @@ _BEARER = "bearer "
 
 
 def _token(request):
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[: len(_BEARER)].lower() == _BEARER:
         return header[len(_BEARER) :].strip()
     return request.GET.get("authorization", "").strip()
 
 
-def _rate_limited(request, username, identifier):
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _rate_limited(username, identifier):
+    """Seconds to wait when the device is over ``CALLBACK_RATE``, else None.
+
+    A counter per device and fixed window, in the cache django-ratelimit's settings name. On
+    Redis it costs one INCR; the first call of a window also sets the key's expiry.
+    """
     if not settings.CALLBACK_RATE:
         return None
-    usage = get_usage(
-        request,
-        group="device-callback",
-        key=lambda group, request: f"{username}/{identifier}",
-        rate=settings.CALLBACK_RATE,
-        increment=True,
-    )
-    if usage and usage["should_limit"]:
-        return max(1, int(usage["time_left"]))
+    limit, period = _split_rate(settings.CALLBACK_RATE)
+    now = time.time()
+    window = int(now // period)
+    prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+    key = f"{prefix}device-callback:{username}/{identifier}:{period}:{window}"
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    if isinstance(cache, RedisCache):
+        key = cache.make_key(key)
+        client = _redis_client(cache)
+        count = client.incr(key)
+        if count == 1:
+            client.expire(key, period)
+    else:
+        cache.add(key, 0, period)
+        count = cache.incr(key)
+    if count > limit:
+        return max(1, int((window + 1) * period - now))
     return None
+
+
+_redis_clients = weakref.WeakKeyDictionary()
+
+
+def _redis_client(cache):
+    """A Redis client for the cache's primary server, kept with the cache object (Django has one
+    per thread, with its connection pool): Django makes a client per call, which costs more than
+    the INCR itself."""
+    client = _redis_clients.get(cache)
+    if client is None:
+        client = _redis_clients[cache] = cache._cache.get_client(write=True)
+    return client
+
+
+@lru_cache(maxsize=8)
+def _split_rate(rate):
+    count, _, unit = rate.partition("/")
+    return int(count), _PERIODS[unit[-1]] * int(unit[:-1] or 1)
 
 
 def _read_body(request):
@@ -63,7 +102,7 @@ def callback_data(request, user, device, legacy=False):
         return response
     try:
         claims = callback_authenticate(token=_token(request), username=user, identifier=device)
-        retry_after = _rate_limited(request, user, device)
+        retry_after = _rate_limited(user, device)
         if retry_after:
             raise CallbackError(
                 429, "too many requests for this device", {"Retry-After": str(retry_after)}

@@ -95,7 +95,17 @@ if EMBEDDED_DB:
 else:
     DATABASES = {"default": env_db("DATABASE_URL")}
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 600, minimum=0)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No query before each request to check the connection: a broken one fails that request (the
+    # device callback answers 503 with Retry-After) and is replaced for the next.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    # Parameters bound by the server, so that psycopg prepares a query it runs a fifth time on a
+    # connection and PostgreSQL plans it once (behind PgBouncer in transaction mode, 1.21 or newer
+    # with max_prepared_statements set).
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": True,
+        "prepare_threshold": 5,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

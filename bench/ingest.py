@@ -1,0 +1,407 @@
+"""Benchmark of the device callback (ingest) under gunicorn, against a bare Django view.
+
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \\
+        .venv/bin/python bench/ingest.py [--duration 10] [--connections 8] [--rounds 3]
+
+Starts the app as the README runs it in production (``gunicorn thinger_http.wsgi --config
+thinger_http/gunicorn.conf.py``, its workers and threads, ``DEBUG`` off) on PostgreSQL, with the
+bare view of ``thinger_http.bench_views`` mounted (``BENCH_BARE_VIEW=1``). It loads a device whose
+callback has ``write_bucket``, ``set_property`` and ``send_property`` set, then drives, in turn,
+the bare view and the callback with ``wrk`` (Debian package ``wrk``) for ``--duration`` seconds
+each, ``--rounds`` times, with the same request (a small JSON object, the device's token in
+``Authorization``) through the same server and middleware. The rate limit stays on, with a rate no
+bench reaches.
+
+It prints requests per second, p50 and p99 latency of each run, their medians and the ratio
+callback/bare. Targets: the callback reaches at least 0.25 times the bare view's requests per
+second, with p99 latency under 20 ms. Every answer must be a 200 and every answered record stored.
+
+It never touches the project's database: it uses ``thinger_http_bench_ingest`` on the server of
+``DATABASE_URL``, created and migrated if missing. Its data belongs to the user ``bench-ingest``
+and is deleted afterwards; 10,000 devices of ``bench-ingest-others`` stay for the next run, so
+that PostgreSQL plans as it does with real data. Before each run it vacuums the rows every call
+rewrites, as autovacuum would (a test server may have it off).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "thinger_http_bench_ingest"
+BENCH_USER = "bench-ingest"
+BENCH_DEVICE = "sensor"
+# Other devices, kept between runs: with a handful of rows PostgreSQL plans sequential scans,
+# which each call's dead row versions make slower during a run; a deployment has many devices.
+OTHERS_USER = "bench-ingest-others"
+OTHER_DEVICES = 10_000
+GUNICORN_CONFIG = BASE_DIR / "thinger_http" / "gunicorn.conf.py"
+BODY = '{"temperature":21.5,"humidity":40,"battery":3.71}'
+# Far above anything this machine can serve: the limiter does its work, never refuses.
+BENCH_RATE = "100000000/m"
+TARGET_RATIO = 0.25
+TARGET_P99_MS = 20.0
+
+# wrk's script: every request the same POST; at the end one line of JSON with the figures.
+LUA = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = {authorization}
+
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'RESULT {{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"non_2xx": %d, "socket_errors": %d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
+"""
+
+
+def lua_string(text):
+    return json.dumps(text)  # a JSON string of ASCII text is a valid Lua string literal
+
+
+def use_bench_database():
+    """Point ``DATABASE_URL`` at the bench database, created if missing."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("bench/ingest.py runs on PostgreSQL: set DATABASE_URL=postgres://...")
+    parts = urlsplit(url)
+    if parts.path.strip("/") != BENCH_DATABASE:
+        import psycopg
+        from psycopg import sql
+
+        maintenance = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(maintenance, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]
+            ).fetchone()
+            if not found:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
+        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+
+
+def setup_django():
+    sys.path.insert(0, str(BASE_DIR))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinger_http.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def remove_leftovers():
+    from django.contrib.auth import get_user_model
+
+    from buckets.models import Bucket
+    from buckets.services import bucket_delete
+
+    for bucket in Bucket.objects.filter(owner__username=BENCH_USER):
+        bucket_delete(bucket=bucket)
+    get_user_model().objects.filter(username=BENCH_USER).delete()
+
+
+def load_other_devices():
+    """``OTHER_DEVICES`` devices of another user, each with callback settings and a property."""
+    from django.contrib.auth import get_user_model
+
+    from devices.models import CallbackSettings, Device, Property
+
+    owner, _ = get_user_model().objects.get_or_create(username=OTHERS_USER)
+    if Device.objects.filter(owner=owner).count() == OTHER_DEVICES:
+        return
+    Device.objects.filter(owner=owner).delete()
+    devices = Device.objects.bulk_create(
+        (Device(owner=owner, identifier=f"device{i}") for i in range(OTHER_DEVICES)),
+        batch_size=2000,
+    )
+    CallbackSettings.objects.bulk_create(
+        (CallbackSettings(device=device) for device in devices), batch_size=2000
+    )
+    Property.objects.bulk_create(
+        (Property(device=device, identifier="state", value={"on": True}) for device in devices),
+        batch_size=2000,
+    )
+
+
+def load_device():
+    """The bench device with write_bucket, set_property and send_property; returns its token."""
+    from django.contrib.auth import get_user_model
+
+    from buckets.services import bucket_create
+    from devices.services import callback_settings_update, device_create, property_create
+    from devices.tokens import callback_token_for
+
+    owner = get_user_model().objects.create_user(BENCH_USER)
+    device = device_create(owner=owner, identifier=BENCH_DEVICE, name="Bench sensor")
+    bucket_create(owner=owner, identifier="readings")
+    property_create(device=device, identifier="last", value=None)
+    property_create(device=device, identifier="config", value={"interval": 60, "led": "on"})
+    callback_settings_update(
+        device=device,
+        actions={"write_bucket": "readings", "set_property": "last", "send_property": "config"},
+    )
+    return callback_token_for(device)
+
+
+def vacuum(*, analyze=False):
+    """Clear the dead row versions that every call leaves on the device's rows, as autovacuum
+    does in production (it may be off on a test server): each run starts from the same state."""
+    from django.db import connection
+
+    from buckets.models import BucketRecord
+    from devices.models import Device, DeviceDailyStats, Property
+
+    tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table)
+        for model in (Device, DeviceDailyStats, Property, BucketRecord)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {'ANALYZE ' if analyze else ''}{tables}")
+
+
+def stored_counts():
+    from buckets.models import BucketRecord
+    from devices.models import DeviceDailyStats
+
+    records = BucketRecord.objects.filter(bucket__owner__username=BENCH_USER).count()
+    calls = sum(
+        DeviceDailyStats.objects.filter(device__owner__username=BENCH_USER).values_list(
+            "calls", flat=True
+        )
+    )
+    return records, calls
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """gunicorn with the production configuration file, on a free local port."""
+
+    def __init__(self, var_dir):
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.port),
+            "VAR_DIR": var_dir,
+            "DEBUG": "0",
+            "CALLBACK_RATE": BENCH_RATE,
+            "BENCH_BARE_VIEW": "1",
+        }
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        command = [str(gunicorn), "thinger_http.wsgi", "--config", str(GUNICORN_CONFIG)]
+        self.log = open(Path(var_dir) / "gunicorn.log", "wb")  # noqa: SIM115 (closed in stop)
+        # The access log goes to stdout, as in production; its lines are of no interest here.
+        self.process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
+            command, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=self.log
+        )
+        self.wait_ready()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {self.process.returncode}: see its log")
+            try:
+                with urllib.request.urlopen(self.url("/healthz"), timeout=1):  # noqa: S310 (local)
+                    return
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.2)
+        raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+    @staticmethod
+    def config():
+        """Worker class, workers and threads as the configuration file sets them here."""
+        namespace = {"__file__": str(GUNICORN_CONFIG)}
+        exec(compile(GUNICORN_CONFIG.read_text(), str(GUNICORN_CONFIG), "exec"), namespace)  # noqa: S102 (our own file)
+        return namespace["worker_class"], namespace["workers"], namespace["threads"]
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def run_wrk(url, script, *, duration, connections, threads):
+    """One wrk run; returns its figures (requests per second, p50 and p99 in ms, errors)."""
+    done = subprocess.run(  # noqa: S603 (wrk, fixed arguments)
+        [
+            shutil.which("wrk"),
+            f"--threads={threads}",
+            f"--connections={connections}",
+            f"--duration={duration}s",
+            f"--script={script}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+    raw = json.loads(line.removeprefix("RESULT "))
+    return {
+        "requests": raw["requests"],
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50": raw["p50_us"] / 1000,
+        "p99": raw["p99_us"] / 1000,
+        "errors": raw["non_2xx"] + raw["socket_errors"],
+    }
+
+
+def check_response(server, path, token):
+    request = urllib.request.Request(  # noqa: S310 (local)
+        server.url(path),
+        data=BODY.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (local)
+        return response.status, response.read()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
+    parser.add_argument("--rounds", type=int, default=3, help="bare and callback runs, in turn")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of each before measuring")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: apt-get install wrk")
+
+    use_bench_database()
+    var_dir = tempfile.mkdtemp(prefix="thinger-bench-ingest-")
+    os.environ["VAR_DIR"] = var_dir
+    try:
+        setup_django()
+        remove_leftovers()
+        load_other_devices()
+        try:
+            token = load_device()
+            vacuum(analyze=True)
+            return run(args, var_dir, token)
+        finally:
+            remove_leftovers()
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def run(args, var_dir, token):
+    from django.conf import settings
+    from django.db import connection
+
+    script = Path(var_dir) / "ingest.lua"
+    script.write_text(
+        LUA.format(body=lua_string(BODY), authorization=lua_string(f"Bearer {token}"))
+    )
+    callback = f"/v3/users/{BENCH_USER}/devices/{BENCH_DEVICE}/callback/data"
+    bare = "/bench/bare"
+
+    server = Server(var_dir)
+    try:
+        worker_class, workers, threads = server.config()
+        cache = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+        print(
+            f"server: gunicorn --config {GUNICORN_CONFIG.relative_to(BASE_DIR)} "
+            f"({worker_class}, {workers} workers x {threads} threads); "
+            f"database {connection.vendor} {connection.settings_dict['NAME']}; cache {cache}"
+        )
+        status, body = check_response(server, callback, token)
+        if status != 200 or json.loads(body) != {"interval": 60, "led": "on"}:
+            raise SystemExit(f"the callback answered {status} {body!r}, not the property")
+        print(
+            f"load: wrk --threads {args.threads} --connections {args.connections} "
+            f"--duration {args.duration}s, {args.rounds} rounds, POST {len(BODY)} bytes of JSON; "
+            f"load average {' '.join(f'{n:.2f}' for n in os.getloadavg())}"
+        )
+        wrk = {"connections": args.connections, "threads": args.threads}
+        for path in (bare, callback):
+            run_wrk(server.url(path), script, duration=args.warmup, **wrk)
+        records_before, calls_before = stored_counts()
+        results = {"bare": [], "callback": []}
+        for round_ in range(1, args.rounds + 1):
+            for name, path in (("bare", bare), ("callback", callback)):
+                vacuum()
+                result = run_wrk(server.url(path), script, duration=args.duration, **wrk)
+                results[name].append(result)
+                print(
+                    f"  round {round_} {name:<8} {result['rps']:8.0f} req/s   "
+                    f"p50 {result['p50']:6.2f} ms   p99 {result['p99']:6.2f} ms   "
+                    f"errors {result['errors']}"
+                )
+    finally:
+        server.stop()
+    records, calls = stored_counts()
+    answered = sum(result["requests"] for result in results["callback"])
+    return report(
+        args,
+        results,
+        stored=records - records_before,
+        counted=calls - calls_before,
+        answered=answered,
+    )
+
+
+def report(args, results, *, stored, counted, answered):
+    def median(name, key):
+        return statistics.median(result[key] for result in results[name])
+
+    print(f"medians of {args.rounds} rounds ({args.connections} connections):")
+    for name in ("bare", "callback"):
+        print(
+            f"  {name:<8} {median(name, 'rps'):8.0f} req/s   p50 {median(name, 'p50'):6.2f} ms   "
+            f"p99 {median(name, 'p99'):6.2f} ms"
+        )
+    ratio = median("callback", "rps") / median("bare", "rps")
+    p99 = median("callback", "p99")
+    errors = sum(result["errors"] for runs in results.values() for result in runs)
+    print(f"  ratio callback/bare: {ratio:.3f}")
+    print(f"  stored {stored:,} records and counted {counted:,} calls for {answered:,} answers")
+    print(f"load average after: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
+    targets = [
+        (ratio >= TARGET_RATIO, f"callback at least {TARGET_RATIO} x bare req/s: {ratio:.3f}"),
+        (p99 < TARGET_P99_MS, f"callback p99 under {TARGET_P99_MS:g} ms: {p99:.2f} ms"),
+        (errors == 0, f"every answer a 200, no socket error: {errors} errors"),
+        (
+            stored >= answered and counted >= answered,
+            f"every answered call stored and counted: {stored:,} records, {counted:,} calls "
+            f">= {answered:,}",
+        ),
+    ]
+    print("targets:")
+    for met, text in targets:
+        print(f"  {'OK    ' if met else 'MISSED'} {text}")
+    return 0 if all(met for met, _ in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
