@@ -43,10 +43,13 @@ def device_for_callback(*, username, identifier):
     The callback's hot path: one query, its text built once, only the columns it uses.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_callback_device_sql(), [username, identifier])
+        cursor.execute(device_callback_sql(), {"user": username, "identifier": identifier})
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else callback_device_from_row(row)
+
+
+def callback_device_from_row(row):
+    """A ``CallbackDevice`` from a row of ``device_callback_sql``'s columns, in their order."""
     pk, generation, enabled, connected, timeout, bucket, prop, endpoint, send, send_value = row
     return CallbackDevice(
         id=pk,
@@ -63,7 +66,10 @@ def device_for_callback(*, username, identifier):
 
 
 @cache
-def _callback_device_sql():
+def device_callback_sql():
+    """The device of ``%(user)s`` with id ``%(identifier)s``, as a callback sees it: its columns
+    are named, for the callback's one statement on PostgreSQL to build on."""
+
     def table(model):
         return connection.ops.quote_name(model._meta.db_table)
 
@@ -72,15 +78,16 @@ def _callback_device_sql():
     # Table names are the only interpolated values (S608).
     return (
         "SELECT d.id, d.token_generation, d.enabled, d.connected, s.timeout, "  # noqa: S608
-        "CASE WHEN b.enabled THEN s.write_bucket_id END, s.set_property_id, "
-        "CASE WHEN e.enabled THEN s.call_endpoint_id END, s.send_property_id, p.value "
+        "CASE WHEN b.enabled THEN s.write_bucket_id END AS bucket, s.set_property_id AS set_id, "
+        "CASE WHEN e.enabled THEN s.call_endpoint_id END AS endpoint, "
+        "s.send_property_id AS send_id, CAST(p.value AS TEXT) AS send_value "
         f"FROM {table(Device)} d "
         f"JOIN {table(user)} u ON u.id = d.owner_id "
         f"LEFT JOIN {table(CallbackSettings)} s ON s.device_id = d.id "
         f"LEFT JOIN {table(Bucket)} b ON b.id = s.write_bucket_id "
         f"LEFT JOIN {table(Endpoint)} e ON e.id = s.call_endpoint_id "
         f"LEFT JOIN {table(Property)} p ON p.id = s.send_property_id "
-        f"WHERE u.{username} = %s AND d.identifier = %s"
+        f"WHERE u.{username} = %(user)s AND d.identifier = %(identifier)s"
     )
 
 

@@ -13,9 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from buckets.models import Bucket
+from buckets.models import Bucket, BucketRecord
 from buckets.services import bucket_insert_params, bucket_insert_sql, bucket_write_records
 from devices.models import (
+    DEFAULT_TIMEOUT_MINUTES,
     TIMEOUT_MAX_MINUTES,
     CallbackSettings,
     ConnectionEvent,
@@ -23,7 +24,7 @@ from devices.models import (
     DeviceDailyStats,
     Property,
 )
-from devices.selectors import device_for_callback
+from devices.selectors import callback_device_from_row, device_callback_sql, device_for_callback
 from devices.tokens import InvalidToken, callback_token_decode
 from endpoints.models import Endpoint
 from endpoints.services import endpoint_call_record
@@ -87,6 +88,7 @@ def _parse_body(body: bytes):
     if not _LONG_NUMBER.search(body):
         with suppress(orjson.JSONDecodeError):
             data = orjson.loads(body)
+    strict = data is not _NOT_JSON  # orjson refuses lone surrogates
     if data is _NOT_JSON:
         try:
             data = json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float)
@@ -96,11 +98,36 @@ def _parse_body(body: bytes):
             raise _too_deep() from None
         except ValueError:
             return _NOT_JSON, "body is not JSON"
+    if (not strict or _NUL_ESCAPE in body) and _unstorable_text(data):
+        raise CallbackError(
+            400, "text with a NUL character (\\u0000) or a lone surrogate cannot be stored"
+        )
     # A body cannot nest deeper than it has brackets: most bodies skip the walk.
     limit = settings.CALLBACK_MAX_DEPTH
     if body.count(b"[") + body.count(b"{") > limit and _deeper_than(data, limit):
         raise _too_deep()
     return data, None
+
+
+# Text a JSON column cannot hold on every database (PostgreSQL's jsonb refuses both), refused
+# alike everywhere. A NUL can only come escaped, so most bodies skip the walk.
+_NUL_ESCAPE = b"\\u0000"
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_text(data):
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _too_deep():
@@ -238,32 +265,39 @@ def callback_ingest(*, claims, username, identifier, body, store, query_ts, remo
     ``store`` is False for GET (answer the response property, store nothing). Returns the response
     to send; raises CallbackError for refusals. Connection state and statistics are updated on
     every accepted call, including ones whose body is ignored.
-    """
-    device = device_for_callback(username=username, identifier=identifier)
-    if device is None:
-        raise CallbackError(404, f"device {identifier!r} of user {username!r} not found")
-    if not claims.current_for(device):
-        raise CallbackError(401, "invalid token: it was rotated")
-    if not device.enabled:
-        raise CallbackError(403, "device is disabled")
 
+    On PostgreSQL a call that stores at most one record, at the server's time, and calls no
+    endpoint (what a device sends) is one statement: it reads the device and its settings, checks
+    the token's generation and writes everything, or writes nothing when the device refuses the
+    call. Other calls read the device first and then write.
+    """
+    try:
+        payload, records, ignored = _parse_call(body, store=store, query_ts=query_ts)
+    except CallbackError:
+        # The device's own refusals (404, 401, 403) come before a refused body.
+        _callback_device(claims, username, identifier)
+        raise
     now = timezone.now()
     response = CallbackResponse()
-    records, payload = [], _NOT_JSON
-    if store:
-        payload, ignored = _parse_body(body)
-        if payload is _NOT_JSON:
-            response.headers["X-Callback-Ignored"] = ignored
-        else:
-            records = _records(payload, parse_query_ts(query_ts))
-            if _is_batch(payload):
-                payload = payload[-1]
-    if device.send_property_id:
-        if payload is not _NOT_JSON and device.send_property_id == device.set_property_id:
-            response.body = _response_json(payload)
-        else:
-            response.body = _response_json_text(device.send_property_value)
-        response.headers["Content-Type"] = "application/json"
+    if ignored:
+        response.headers["X-Callback-Ignored"] = ignored
+    device = None
+    if _ONE_STATEMENT and _one_server_record_at_most(records):
+        device, text = _callback_fused(
+            claims=claims,
+            username=username,
+            identifier=identifier,
+            at=now,
+            records=records,
+            payload=payload,
+            remote_ip=remote_ip,
+            rx_bytes=len(body),
+        )
+        if text is not _NOT_WRITTEN:
+            return _respond(response, text)
+    if device is None:
+        device = _callback_device(claims, username, identifier)
+    text = _response_text(device, payload)
     _callback_write(
         device,
         at=now,
@@ -271,18 +305,174 @@ def callback_ingest(*, claims, username, identifier, body, store, query_ts, remo
         payload=payload,
         remote_ip=remote_ip,
         rx_bytes=len(body),
-        tx_bytes=len(response.body),
+        tx_bytes=0 if text is None else len(text.encode()),
     )
+    return _respond(response, text)
+
+
+def _parse_call(body, *, store, query_ts):
+    """(payload, records, why the body is ignored or None); a GET has no payload."""
+    if not store:
+        return _NOT_JSON, [], None
+    payload, ignored = _parse_body(body)
+    if payload is _NOT_JSON:
+        return payload, [], ignored
+    records = _records(payload, parse_query_ts(query_ts))
+    if _is_batch(payload):
+        payload = payload[-1]
+    return payload, records, None
+
+
+def _callback_device(claims, username, identifier):
+    """The device of a call, read with its settings; 404, 401 or 403 when it refuses the call."""
+    device = device_for_callback(username=username, identifier=identifier)
+    _check_device(claims, username, identifier, device)
+    return device
+
+
+def _check_device(claims, username, identifier, device):
+    if device is None:
+        raise CallbackError(404, f"device {identifier!r} of user {username!r} not found")
+    if not claims.current_for(device):
+        raise CallbackError(401, "invalid token: it was rotated")
+    if not device.enabled:
+        raise CallbackError(403, "device is disabled")
+
+
+def _response_text(device, payload):
+    """The response body as text, None for none: the ``send_property`` value as the database
+    stores it, or the payload when that property is the one the call sets."""
+    if not device.send_property_id:
+        return None
+    if payload is not _NOT_JSON and device.send_property_id == device.set_property_id:
+        return _echo_text(payload)
+    return "null" if device.send_property_value is None else device.send_property_value
+
+
+def _echo_text(payload):
+    """The payload as the response to a call that sets the property it answers with."""
+    return json.dumps(payload)
+
+
+def _respond(response, text):
+    if text is not None:
+        response.body = text.encode()
+        response.headers["Content-Type"] = "application/json"
     return response
+
+
+def _one_server_record_at_most(records):
+    return not records or (len(records) == 1 and records[0].ts is None)
+
+
+_NOT_WRITTEN = object()
+
+
+def _callback_fused(*, claims, username, identifier, at, records, payload, remote_ip, rx_bytes):
+    """PostgreSQL: the whole call as one statement; returns (device, response text or None).
+
+    The text is ``_NOT_WRITTEN`` when the statement wrote nothing and the call goes on the general
+    path with the device it read: it calls an endpoint, or its record's millisecond stayed taken.
+    Raises the device's refusals (404, 401, 403), for which nothing was written.
+    """
+    params = {
+        "user": username,
+        "identifier": identifier,
+        "generation": getattr(claims, "generation", None),
+        "at": at,
+        "ip": _REMOTE_IP.get_db_prep_save(remote_ip, connection),
+        "connected": ConnectionEvent.Kind.CONNECTED.value,
+        "date": timezone.localdate(at),
+        "rx": rx_bytes,
+        "echo": None if payload is _NOT_JSON else _echo_text(payload),
+        "default_timeout": DEFAULT_TIMEOUT_MINUTES,
+    }
+    if payload is not _NOT_JSON:
+        params["value"] = _json_text(payload)
+    ts = None
+    if records:
+        params["record"] = _json_text(records[0].value)
+        ts = _server_clock.next((username, identifier), int(at.timestamp() * 1000))
+    sql = _callback_fused_sql(bool(records), payload is not _NOT_JSON)
+    for _ in range(_SERVER_TS_ATTEMPTS):
+        params["ts"] = ts
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        device = None if row is None else callback_device_from_row(row[:10])
+        _check_device(claims, username, identifier, device)
+        body, written = row[10:]
+        if written:
+            return device, body
+        if device.call_endpoint_id or not records or not device.write_bucket_id:
+            break
+        # A concurrent call took the record's millisecond and nothing was written: the next one.
+        ts += 1
+    return device, _NOT_WRITTEN
+
+
+@cache
+def _callback_fused_sql(record, payload):
+    """The one-statement call: ``record``, it stores one record (``%(record)s``) at the server's
+    time (``%(ts)s``); ``payload``, the body was JSON (``%(value)s``, set_property's value).
+
+    ``dev`` is the device as ``device_callback_sql`` reads it; ``go`` is that row when the call is
+    accepted (current token generation, device enabled, no endpoint to call) and its record, if
+    any, was written: everything else writes only from ``go``. The rows are locked in the order
+    of ``device_record_activity``: statistics, then the property and the device.
+    """
+    # Table names and the text built here are the only interpolated values (S608).
+    when = "TRUE"
+    ctes = [
+        f"dev AS ({device_callback_sql()})",
+        "ok AS (SELECT dev.*, CASE WHEN send_id IS NULL THEN NULL "
+        "WHEN send_id = set_id AND %(echo)s::text IS NOT NULL THEN %(echo)s::text "
+        "ELSE COALESCE(send_value, 'null') END AS body FROM dev "
+        "WHERE enabled AND endpoint IS NULL "
+        "AND (%(generation)s::bigint IS NULL OR token_generation = %(generation)s::bigint))",
+    ]
+    if record:
+        ctes.append(
+            f"records AS (INSERT INTO {_table(BucketRecord)} (bucket_id, ts, value) "  # noqa: S608
+            "SELECT ok.bucket, %(ts)s, %(record)s::jsonb FROM ok WHERE ok.bucket IS NOT NULL "
+            "ON CONFLICT (bucket_id, ts) DO NOTHING RETURNING ts)"
+        )
+        when = "ok.bucket IS NULL OR EXISTS (SELECT FROM records)"
+    ctes.append(f"go AS (SELECT ok.* FROM ok WHERE {when})")  # noqa: S608
+    if payload:
+        ctes.append(
+            f"set_property AS (UPDATE {_table(Property)} AS p "  # noqa: S608
+            "SET value = %(value)s::jsonb, modified = %(at)s FROM go WHERE p.id = go.set_id)"
+        )
+    ctes += [
+        f"stats AS ({_STATS_INSERT} "  # noqa: S608
+        "SELECT go.id, %(date)s, 1, %(rx)s, COALESCE(octet_length(go.body), 0) FROM go "
+        f"{_STATS_CONFLICT} RETURNING 1)",
+        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
+        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
+        "last_call_at = %(at)s, remote_ip = %(ip)s, "
+        "timeout_at = %(at)s + make_interval(mins => COALESCE(go.timeout, %(default_timeout)s)) "
+        f"FROM go, (SELECT id, connected FROM {_table(Device)} "
+        "WHERE id = (SELECT id FROM go) FOR UPDATE) AS before "
+        "WHERE d.id = before.id RETURNING d.id, before.connected)",
+        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
+        "SELECT device.id, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)",
+    ]
+    return (
+        f"WITH {', '.join(ctes)} SELECT dev.id, dev.token_generation, dev.enabled, "  # noqa: S608
+        "dev.connected, dev.timeout, dev.bucket, dev.set_id, dev.endpoint, dev.send_id, "
+        "dev.send_value, (SELECT body FROM go), EXISTS (SELECT FROM stats) FROM dev"
+    )
 
 
 def _callback_write(device, *, at, records, payload, remote_ip, rx_bytes, tx_bytes):
     """Write what a call changes, all of it or nothing, committed before the call is answered.
 
-    On PostgreSQL a call that stores at most one record with the server's time and calls no
-    endpoint is one statement, committed on its own: no BEGIN and COMMIT round trips, and the
-    device's rows stay locked only while the statement runs and commits, which is what bounds the
-    calls per second of one busy device. Everything else is one transaction.
+    On PostgreSQL a call that calls no endpoint and stores its records with their own times (or
+    one at the server's time, when ``_callback_fused`` found its millisecond taken) is one
+    statement, committed on its own: no BEGIN and COMMIT round trips, and the device's rows stay
+    locked only while the statement runs and commits, which is what bounds the calls per second
+    of one busy device. Everything else is one transaction.
     """
     now_ms = int(at.timestamp() * 1000)
     explicit, server = {}, []
@@ -344,23 +534,6 @@ def _timestamped(records, now_ms):
         else:
             explicit[record.ts] = record.value
     return explicit, server
-
-
-def _response_json(value):
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # integers beyond 64 bits
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
-def _response_json_text(text):
-    """A stored JSON value (text; None for null) as a compact response body."""
-    if text is None:
-        return b"null"
-    try:
-        return orjson.dumps(orjson.loads(text))
-    except (orjson.JSONDecodeError, TypeError):
-        return _response_json(json.loads(text))
 
 
 def device_record_activity(*, device, at, remote_ip, rx_bytes, tx_bytes, new_value=None):

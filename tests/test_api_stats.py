@@ -111,7 +111,7 @@ def test_totals_after_real_callbacks(api, device, callback_client):
     assert body["ip_address"] == "172.17.0.1"
     assert body["calls"] == 2
     assert body["rx_bytes"] == len(first) + len(second)
-    assert body["tx_bytes"] == sent == 2 * len(b"[1,2]")
+    assert body["tx_bytes"] == sent == 2 * len(b"[1, 2]")  # the value as the database stores it
     assert body["daily"][-1] == {
         "date": timezone.localdate().isoformat(),
         "calls": 2,

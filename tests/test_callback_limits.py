@@ -9,7 +9,7 @@ from buckets.models import BucketRecord
 from devices.models import Device
 from devices.tokens import callback_token_for
 from endpoints.models import EndpointCall
-from tests.factories import BucketFactory, DeviceFactory, callback_configure
+from tests.factories import BucketFactory, DeviceFactory, PropertyFactory, callback_configure
 
 # What one callback with every action on costs. SQLite: the device with its settings and what
 # they reference, savepoint, bucket insert, property update, endpoint call insert, device update,
@@ -62,9 +62,11 @@ def test_unreachable_database_is_503_with_retry_after(
     callback_client, callback_device, settings, assert_json_error, assert_nothing_stored, error
 ):
     settings.CALLBACK_RETRY_AFTER_SECONDS = 7
-    with mock.patch(
-        "devices.services.device_for_callback", side_effect=error("connection refused")
-    ):
+
+    def unreachable(execute, sql, params, many, context):
+        raise error("connection refused")
+
+    with connection.execute_wrapper(unreachable):
         response = callback_client.post(callback_device, {"temperature": 21.5})
 
     assert_json_error(response, 503)
@@ -145,11 +147,35 @@ def test_batch_of_50_records_costs_as_many_queries_as_one(
     assert BucketRecord.objects.count() == 51
 
 
+def test_a_devices_usual_call_is_one_statement_on_postgresql(
+    callback_client, device, django_assert_num_queries
+):
+    """write_bucket, set_property and send_property, the token check and the statistics: on
+    PostgreSQL one statement reads the device and writes everything (SQLite reads, then writes
+    in a transaction)."""
+    state = PropertyFactory(device=device, identifier="state")
+    callback_configure(
+        device,
+        write_bucket=BucketFactory(owner=device.owner),
+        set_property=state,
+        send_property=PropertyFactory(device=device, identifier="config", value={"led": "on"}),
+    )
+    callback_client.post(device, b"{}")
+
+    with django_assert_num_queries({"sqlite": 7, "postgresql": 1}[connection.vendor]):
+        response = callback_client.post(device, {"temperature": 21.5})
+
+    assert response.json() == {"led": "on"}
+    state.refresh_from_db()
+    assert state.value == {"temperature": 21.5}
+    assert BucketRecord.objects.filter(value={"temperature": 21.5}).count() == 1
+
+
 def test_actions_that_are_off_cost_no_queries(callback_client, device, django_assert_num_queries):
     callback_configure(device, write_bucket=BucketFactory(owner=device.owner, enabled=False))
     callback_client.post(device, b"{}")
 
-    with django_assert_num_queries({"sqlite": 5, "postgresql": 2}[connection.vendor]):
+    with django_assert_num_queries({"sqlite": 5, "postgresql": 1}[connection.vendor]):
         response = callback_client.post(device, {"temperature": 21.5})
 
     assert response.status_code == 200

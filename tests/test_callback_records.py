@@ -317,3 +317,26 @@ def test_body_over_the_size_limit_is_413_and_stores_nothing(
 
     assert_json_error(response, 413)
     assert_nothing_stored()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rb'{"name": "a\u0000b"}',
+        rb'{"a\u0000": 1}',
+        rb'[{"n": 1}, {"n": "\ud800"}]',
+    ],
+    ids=["nul-in-value", "nul-in-key", "lone-surrogate-in-batch"],
+)
+def test_text_no_database_can_store_is_a_400_with_nothing_stored(
+    callback_client, bucket_device, assert_json_error, body
+):
+    """PostgreSQL's jsonb refuses NUL characters and lone surrogates: refused alike everywhere,
+    before any write, while an escaped backslash before "u0000" is ordinary text."""
+    response = callback_client.post(bucket_device, body)
+
+    assert "cannot be stored" in assert_json_error(response, 400)
+    assert stored() == []
+    assert not DeviceDailyStats.objects.exists()
+    assert callback_client.post(bucket_device, rb'{"path": "C:\\u0000"}').status_code == 200
+    assert [value for _, value in stored()] == [{"path": "C:\\u0000"}]
