@@ -11,6 +11,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 
 from devices.services import (
     CallbackError,
@@ -51,10 +52,16 @@ def _rate_limited(username, identifier):
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if isinstance(cache, RedisCache):
         key = cache.make_key(key)
-        client = _redis_client(cache)
-        count = client.incr(key)
-        if count == 1:
-            client.expire(key, period)
+        try:
+            client = _redis_client(cache)
+            count = client.incr(key)
+            if count == 1:
+                client.expire(key, period)
+        except RedisError:
+            # The limit protects the server; the data comes first: without Redis the call goes
+            # on unlimited (and the database still answers 503 if it is down too).
+            logger.warning("callback rate limit skipped: Redis is unavailable", exc_info=True)
+            return None
     else:
         cache.add(key, 0, period)
         count = cache.incr(key)

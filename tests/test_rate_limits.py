@@ -187,3 +187,30 @@ def test_a_limited_device_does_not_slow_the_others(live_server, settings, db):
     assert json.loads([r for d, r in results if r.status_code == 429][0].content)["error"]
     assert DeviceDailyStats.objects.get(device=noisy).calls == 20
     assert DeviceDailyStats.objects.get(device=quiet).calls == 20
+
+
+def test_callback_without_redis_is_stored_unlimited_and_logged(
+    callback_client, device, settings, caplog
+):
+    """Redis down (here: a cache on a closed port) costs the rate limit, not the data."""
+    callback_configure(device, write_bucket=BucketFactory(owner=device.owner))
+    settings.CALLBACK_RATE = "1/m"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # the discard port: nothing listens
+        }
+    }
+
+    statuses = [callback_client.post(device, {"n": n}).status_code for n in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert sorted(
+        r.value["n"] for r in BucketRecord.objects.filter(bucket__owner=device.owner)
+    ) == [
+        0,
+        1,
+        2,
+    ]
+    assert DeviceDailyStats.objects.get(device=device).calls == 3
+    assert "rate limit skipped: Redis is unavailable" in caplog.text
