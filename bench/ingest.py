@@ -28,6 +28,7 @@ rewrites, as autovacuum would (a test server may have it off).
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -193,6 +194,15 @@ def stored_counts():
     return records, calls
 
 
+def wal_position():
+    """Bytes of WAL PostgreSQL has written so far (its current insert position)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')")
+        return int(cursor.fetchone()[0])
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -244,6 +254,11 @@ class Server:
         exec(compile(GUNICORN_CONFIG.read_text(), str(GUNICORN_CONFIG), "exec"), namespace)  # noqa: S102 (our own file)
         return namespace["worker_class"], namespace["workers"], namespace["threads"]
 
+    def log_tail(self, lines=30):
+        self.log.flush()
+        text = (Path(self.log.name)).read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -254,8 +269,34 @@ class Server:
         self.log.close()
 
 
+CPU_GROUPS = ("gunicorn", "postgres", "redis-server", "wrk")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds():
+    """CPU time (user + system) so far of every process, summed by program name; wrk's is that
+    of this script's finished children (wrk is the only child it waits for)."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1]
+        group = next((group for group in CPU_GROUPS[:-1] if name.startswith(group)), None)
+        if group is None:
+            continue
+        fields = tail.split()
+        totals[group] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals["wrk"] = children.ru_utime + children.ru_stime
+    return totals
+
+
 def run_wrk(url, script, *, duration, connections, threads):
-    """One wrk run; returns its figures (requests per second, p50 and p99 in ms, errors)."""
+    """One wrk run; returns its figures (requests per second, p50 and p99 in ms, errors, and
+    CPU milliseconds per request of each program)."""
+    before = cpu_seconds()
     done = subprocess.run(  # noqa: S603 (wrk, fixed arguments)
         [
             shutil.which("wrk"),
@@ -269,9 +310,12 @@ def run_wrk(url, script, *, duration, connections, threads):
         text=True,
         check=True,
     )
+    after = cpu_seconds()
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
     raw = json.loads(line.removeprefix("RESULT "))
+    requests = max(raw["requests"], 1)
     return {
+        "cpu": {group: 1000 * (after[group] - before[group]) / requests for group in CPU_GROUPS},
         "requests": raw["requests"],
         "rps": raw["requests"] / (raw["duration_us"] / 1e6),
         "p50": raw["p50_us"] / 1000,
@@ -297,6 +341,13 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--rounds", type=int, default=3, help="bare and callback runs, in turn")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of each before measuring")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="after the rounds, sample the workers with py-spy during one more callback run",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -354,13 +405,25 @@ def run(args, var_dir, token):
         for round_ in range(1, args.rounds + 1):
             for name, path in (("bare", bare), ("callback", callback)):
                 vacuum()
+                wal = wal_position()
                 result = run_wrk(server.url(path), script, duration=args.duration, **wrk)
+                wal = (wal_position() - wal) / max(result["requests"], 1)
                 results[name].append(result)
                 print(
                     f"  round {round_} {name:<8} {result['rps']:8.0f} req/s   "
                     f"p50 {result['p50']:6.2f} ms   p99 {result['p99']:6.2f} ms   "
                     f"errors {result['errors']}"
                 )
+                print(
+                    "      CPU ms per request: "
+                    + ", ".join(f"{group} {ms:.2f}" for group, ms in result["cpu"].items())
+                    + f"; WAL {wal:,.0f} bytes per request"
+                )
+        if any(result["errors"] for runs in results.values() for result in runs):
+            print("gunicorn's log, last lines:")
+            print(server.log_tail())
+        if args.profile:
+            profile(server, server.url(callback), script, args, wrk, var_dir)
     finally:
         server.stop()
     records, calls = stored_counts()
@@ -372,6 +435,75 @@ def run(args, var_dir, token):
         counted=calls - calls_before,
         answered=answered,
     )
+
+
+def worker_pids(parent):
+    """gunicorn's workers: the processes whose parent is the arbiter."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def profile(server, url, script, args, wrk, var_dir):
+    """py-spy on every worker during one callback run; prints where the workers' CPU goes."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        raise SystemExit("py-spy is missing: pip install py-spy")
+    outputs = []
+    samplers = []
+    for pid in worker_pids(server.process.pid):
+        output = Path(var_dir) / f"profile-{pid}.txt"
+        outputs.append(output)
+        samplers.append(
+            subprocess.Popen(  # noqa: S603 (py-spy, fixed arguments)
+                [py_spy, "record", "--pid", str(pid), "--duration", str(args.profile)]
+                + ["--rate", "250", "--gil", "--nonblocking", "--format", "raw"]
+                + ["--output", str(output)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    time.sleep(0.5)
+    result = run_wrk(url, script, duration=args.profile, **wrk)
+    for sampler in samplers:
+        sampler.wait()
+    own, inclusive, total = {}, {}, 0
+    for output in outputs:
+        for line in output.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [_frame_name(frame) for frame in stack.split(";")]
+            count = int(count)
+            total += count
+            own[frames[-1]] = own.get(frames[-1], 0) + count
+            for frame in set(frames):
+                inclusive[frame] = inclusive.get(frame, 0) + count
+    print(
+        f"profile: py-spy on {len(outputs)} workers, {args.profile} s callback run at "
+        f"{result['rps']:.0f} req/s, {total:,} samples on CPU (250 per second and thread)"
+    )
+    for title, table in (("inclusive", inclusive), ("own", own)):
+        print(f"  top functions, {title} share of the workers' samples:")
+        for frame, count in sorted(table.items(), key=lambda item: -item[1])[:25]:
+            print(f"    {100 * count / total:5.1f}%  {frame}")
+
+
+def _frame_name(frame):
+    """``function (path/to/module.py:line)`` -> ``function (module.py)``."""
+    name, _, where = frame.partition(" (")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    else:
+        path = path.removeprefix(str(BASE_DIR) + "/")
+    return f"{name} ({path})"
 
 
 def report(args, results, *, stored, counted, answered):

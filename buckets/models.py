@@ -34,6 +34,10 @@ class Bucket(models.Model):
     tags = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
+    # The last millisecond API writes gave a record at the server's time: the next one is later,
+    # so concurrent writes never pick the same one (buckets.services.claim_server_ts; a device's
+    # callbacks keep their own).
+    last_server_ts = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["owner_id", "identifier"]

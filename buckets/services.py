@@ -23,12 +23,11 @@ logger = logging.getLogger(__name__)
 # (the same bound as the device callback's).
 MAX_TS = 2**53 - 1
 
-# Server-assigned timestamps that collide with stored ones move to the next free milliseconds,
-# as the bucket holds them; then only records written by concurrent calls at the same moment can
-# take them first. A few rounds resolve any realistic collision, more means something is wrong.
+# Server-assigned timestamps come from the writer's counter (the device's for its callbacks, the
+# bucket's for API writes), so concurrent calls of one writer never pick the same one; a record
+# stored with its own ts, or by another writer, can hold one already, and then the record takes
+# the next claim. A few rounds resolve any realistic collision, more means something is wrong.
 _MAX_COLLISION_ROUNDS = 20
-# How far ahead one round looks for free milliseconds.
-_FREE_TS_SPAN = 1000
 
 # Rows per INSERT: three parameters a row keeps every statement below SQLite's and PostgreSQL's
 # limits on bound parameters, whatever the size of the batch.
@@ -67,19 +66,21 @@ def _insert_records(bucket_id, rows, *, replace):
 
 
 @cache
-def bucket_insert_sql(*, replace):
+def bucket_insert_sql(*, replace, after=None):
     """PostgreSQL: an INSERT of (ts, value) rows returning the ts written, with the parameters of
     ``bucket_insert_params``. ``replace``: a row replaces a stored record with its ts, else it is
-    skipped.
+    skipped. ``after``: a one-row CTE of the enclosing statement to join, that the insert waits
+    for.
 
     The rows travel as two arrays, so the text is the same for any number of them and is planned
     once per connection. The device callback makes it part of its own statement.
     """
     table = connection.ops.quote_name(BucketRecord._meta.db_table)
+    join = f", {after}" if after else ""
     return (
         f"INSERT INTO {table} (bucket_id, ts, value) "  # noqa: S608 (table names only)
         "SELECT %(bucket)s, ts, value::jsonb "
-        "FROM unnest(%(ts)s::bigint[], %(values)s::text[]) AS r(ts, value) "
+        f"FROM unnest(%(ts)s::bigint[], %(values)s::text[]) AS r(ts, value){join} "
         f"ON CONFLICT (bucket_id, ts) {_on_conflict(replace)} RETURNING ts"
     )
 
@@ -114,39 +115,43 @@ def _json_text(value):
     return None if value is None else json.dumps(value)
 
 
-def bucket_write_records(*, bucket_id, explicit, server):
+def bucket_write_records(*, bucket_id, explicit, server, claim):
     """Store records in a bucket; call inside the caller's transaction.
 
     ``explicit`` maps a timestamp the client gave to its value: it replaces a stored record with
-    that timestamp, so a device that retries stores the record once. ``server`` is a list of
-    (ts, value) with server-assigned timestamps, which never overwrite anything: on a collision
-    the record moves to the next free millisecond.
+    that timestamp, so a device that retries stores the record once. ``server`` lists values to
+    store at the server's time, 1 ms apart, in order, on milliseconds ``claim(count)`` gives (the
+    first of ``count``, see ``claim_server_ts``): they never overwrite anything, and the ones the
+    bucket already holds go to the next claim.
     """
     _insert_records(bucket_id, list(explicit.items()), replace=True)
     pending = list(server)
     for _ in range(_MAX_COLLISION_ROUNDS):
-        written = _insert_records(bucket_id, pending, replace=False)
-        pending = [(ts, value) for ts, value in pending if ts not in written]
         if not pending:
             return
-        free = _free_ts(bucket_id, max(ts for ts, _ in pending) + 1, len(pending))
-        pending = [(ts, value) for ts, (_, value) in zip(free, pending, strict=True)]
+        first = claim(len(pending))
+        rows = [(first + offset, value) for offset, value in enumerate(pending)]
+        written = _insert_records(bucket_id, rows, replace=False)
+        pending = [value for ts, value in rows if ts not in written]
     raise RuntimeError(f"could not find free timestamps in bucket {bucket_id}")
 
 
-def _free_ts(bucket_id, start, count):
-    """``count`` milliseconds from ``start`` on that the bucket does not hold, in order."""
-    free = []
-    while len(free) < count:
-        end = start + count - len(free) + _FREE_TS_SPAN
-        taken = set(
-            BucketRecord.objects.filter(bucket_id=bucket_id, ts__gte=start, ts__lt=end).values_list(
-                "ts", flat=True
-            )
+def claim_server_ts(model, pk, *, count, now_ms):
+    """The first of ``count`` consecutive milliseconds for records at the server's time: from
+    ``now_ms`` on, after every one the writer (a row of ``model`` with ``last_server_ts``) gave
+    before. The row stays locked until the caller's transaction ends, so a concurrent claim gets
+    the following ones.
+    """
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_server_ts = "  # noqa: S608 (table name only)
+            "CASE WHEN last_server_ts >= %s THEN last_server_ts + %s ELSE %s END "
+            "WHERE id = %s RETURNING last_server_ts",
+            [now_ms, count, now_ms + count - 1, pk],
         )
-        free += [ts for ts in range(start, end) if ts not in taken]
-        start = end
-    return free[:count]
+        (last,) = cursor.fetchone()
+    return last - count + 1
 
 
 def record_ts(value):
@@ -176,10 +181,15 @@ def bucket_write(*, bucket, values, now_ms=None):
     for value in values:
         ts = record_ts(value.get("ts")) if isinstance(value, dict) else None
         if ts is None:
-            server.append((now_ms + len(server), value))
+            server.append(value)
         else:
             explicit[ts] = {key: item for key, item in value.items() if key != "ts"}
-    bucket_write_records(bucket_id=bucket.pk, explicit=explicit, server=server)
+    bucket_write_records(
+        bucket_id=bucket.pk,
+        explicit=explicit,
+        server=server,
+        claim=lambda count: claim_server_ts(Bucket, bucket.pk, count=count, now_ms=now_ms),
+    )
     return len(explicit) + len(server)
 
 

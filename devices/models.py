@@ -44,6 +44,10 @@ class Device(models.Model):
     remote_ip = models.GenericIPAddressField(null=True, blank=True)
     # Stored rather than computed so that the sweep is one indexed range query.
     timeout_at = models.DateTimeField(null=True, blank=True)
+    # The last millisecond this device's callbacks gave a record at the server's time: the next
+    # one is later, so its concurrent calls never pick the same one (buckets.services
+    # claim_server_ts; a bucket written through the API keeps its own).
+    last_server_ts = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["owner_id", "identifier"]

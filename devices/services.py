@@ -2,7 +2,6 @@ import ipaddress
 import json
 import math
 import re
-import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
@@ -14,7 +13,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from buckets.models import Bucket, BucketRecord
-from buckets.services import bucket_insert_params, bucket_insert_sql, bucket_write_records
+from buckets.services import (
+    bucket_insert_params,
+    bucket_insert_sql,
+    bucket_write_records,
+    claim_server_ts,
+)
 from devices.models import (
     DEFAULT_TIMEOUT_MINUTES,
     TIMEOUT_MAX_MINUTES,
@@ -371,8 +375,9 @@ _NOT_WRITTEN = object()
 def _callback_fused(*, claims, username, identifier, at, records, payload, remote_ip, rx_bytes):
     """PostgreSQL: the whole call as one statement; returns (device, response text or None).
 
-    The text is ``_NOT_WRITTEN`` when the statement wrote nothing and the call goes on the general
-    path with the device it read: it calls an endpoint, or its record's millisecond stayed taken.
+    The text is ``_NOT_WRITTEN`` when the call goes on the general path with the device the
+    statement read: it calls an endpoint (nothing was written), or its record's millisecond stayed
+    taken (only the device's connection state was written, which the general path writes again).
     Raises the device's refusals (404, 401, 403), for which nothing was written.
     """
     params = {
@@ -389,13 +394,11 @@ def _callback_fused(*, claims, username, identifier, at, records, payload, remot
     }
     if payload is not _NOT_JSON:
         params["value"] = _json_text(payload)
-    ts = None
     if records:
         params["record"] = _json_text(records[0].value)
-        ts = _server_clock.next((username, identifier), int(at.timestamp() * 1000))
+        params["ts"] = int(at.timestamp() * 1000)
     sql = _callback_fused_sql(bool(records), payload is not _NOT_JSON)
     for _ in range(_SERVER_TS_ATTEMPTS):
-        params["ts"] = ts
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -406,8 +409,8 @@ def _callback_fused(*, claims, username, identifier, at, records, payload, remot
             return device, body
         if device.call_endpoint_id or not records or not device.write_bucket_id:
             break
-        # A concurrent call took the record's millisecond and nothing was written: the next one.
-        ts += 1
+        # A record stored with its own ts (or by another writer) held the millisecond the device
+        # gave; the statement wrote only the device's row, and the next one claims the next.
     return device, _NOT_WRITTEN
 
 
@@ -416,26 +419,44 @@ def _callback_fused_sql(record, payload):
     """The one-statement call: ``record``, it stores one record (``%(record)s``) at the server's
     time (``%(ts)s``); ``payload``, the body was JSON (``%(value)s``, set_property's value).
 
-    ``dev`` is the device as ``device_callback_sql`` reads it; ``go`` is that row when the call is
-    accepted (current token generation, device enabled, no endpoint to call) and its record, if
-    any, was written: everything else writes only from ``go``. The rows are locked in the order
-    of ``device_record_activity``: statistics, then the property and the device.
+    ``dev`` is the device as ``device_callback_sql`` reads it. ``queue`` then waits for the
+    device's advisory lock, as every callback's writes do (``_queue_sql``). ``ok`` is the device
+    when the call is accepted (current token generation, device enabled, no endpoint to call).
+    ``device`` writes its connection state and claims the record's millisecond from its counter,
+    as ``claim_server_ts`` does; ``go`` is the accepted device once its record, if any, was
+    written, and the property and statistics are written only from ``go``. When a record stored
+    with its own ts holds that millisecond, only the device's row changed, and the next
+    statement claims the following one.
     """
     # Table names and the text built here are the only interpolated values (S608).
     when = "TRUE"
+    claim = ""
+    if record:
+        claim = ", last_server_ts = GREATEST(d.last_server_ts + 1, %(ts)s)"
     ctes = [
         f"dev AS ({device_callback_sql()})",
+        "queue AS (SELECT pg_advisory_xact_lock(dev.id) FROM dev)",  # as _QUEUE does
         "ok AS (SELECT dev.*, CASE WHEN send_id IS NULL THEN NULL "
         "WHEN send_id = set_id AND %(echo)s::text IS NOT NULL THEN %(echo)s::text "
-        "ELSE COALESCE(send_value, 'null') END AS body FROM dev "
+        "ELSE COALESCE(send_value, 'null') END AS body FROM dev, queue "
         "WHERE enabled AND endpoint IS NULL "
         "AND (%(generation)s::bigint IS NULL OR token_generation = %(generation)s::bigint))",
+        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
+        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
+        "last_call_at = %(at)s, remote_ip = %(ip)s, "
+        "timeout_at = %(at)s + make_interval(mins => COALESCE(ok.timeout, %(default_timeout)s))"
+        f"{claim} "
+        f"FROM ok, (SELECT id, connected FROM {_table(Device)} "
+        "WHERE id = (SELECT id FROM ok) FOR UPDATE) AS before "
+        "WHERE d.id = before.id RETURNING d.id, before.connected, d.last_server_ts)",
+        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
+        "SELECT device.id, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)",
     ]
     if record:
         ctes.append(
             f"records AS (INSERT INTO {_table(BucketRecord)} (bucket_id, ts, value) "  # noqa: S608
-            "SELECT ok.bucket, %(ts)s, %(record)s::jsonb FROM ok WHERE ok.bucket IS NOT NULL "
-            "ON CONFLICT (bucket_id, ts) DO NOTHING RETURNING ts)"
+            "SELECT ok.bucket, device.last_server_ts, %(record)s::jsonb FROM ok, device "
+            "WHERE ok.bucket IS NOT NULL ON CONFLICT (bucket_id, ts) DO NOTHING RETURNING ts)"
         )
         when = "ok.bucket IS NULL OR EXISTS (SELECT FROM records)"
     ctes.append(f"go AS (SELECT ok.* FROM ok WHERE {when})")  # noqa: S608
@@ -444,20 +465,11 @@ def _callback_fused_sql(record, payload):
             f"set_property AS (UPDATE {_table(Property)} AS p "  # noqa: S608
             "SET value = %(value)s::jsonb, modified = %(at)s FROM go WHERE p.id = go.set_id)"
         )
-    ctes += [
+    ctes.append(
         f"stats AS ({_STATS_INSERT} "  # noqa: S608
         "SELECT go.id, %(date)s, 1, %(rx)s, COALESCE(octet_length(go.body), 0) FROM go "
-        f"{_STATS_CONFLICT} RETURNING 1)",
-        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
-        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
-        "last_call_at = %(at)s, remote_ip = %(ip)s, "
-        "timeout_at = %(at)s + make_interval(mins => COALESCE(go.timeout, %(default_timeout)s)) "
-        f"FROM go, (SELECT id, connected FROM {_table(Device)} "
-        "WHERE id = (SELECT id FROM go) FOR UPDATE) AS before "
-        "WHERE d.id = before.id RETURNING d.id, before.connected)",
-        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
-        "SELECT device.id, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)",
-    ]
+        f"{_STATS_CONFLICT} RETURNING 1)"
+    )
     return (
         f"WITH {', '.join(ctes)} SELECT dev.id, dev.token_generation, dev.enabled, "  # noqa: S608
         "dev.connected, dev.timeout, dev.bucket, dev.set_id, dev.endpoint, dev.send_id, "
@@ -468,8 +480,7 @@ def _callback_fused_sql(record, payload):
 def _callback_write(device, *, at, records, payload, remote_ip, rx_bytes, tx_bytes):
     """Write what a call changes, all of it or nothing, committed before the call is answered.
 
-    On PostgreSQL a call that calls no endpoint and stores its records with their own times (or
-    one at the server's time, when ``_callback_fused`` found its millisecond taken) is one
+    On PostgreSQL a call that calls no endpoint and stores no record at the server's time is one
     statement, committed on its own: no BEGIN and COMMIT round trips, and the device's rows stay
     locked only while the statement runs and commits, which is what bounds the calls per second
     of one busy device. Everything else is one transaction.
@@ -477,36 +488,35 @@ def _callback_write(device, *, at, records, payload, remote_ip, rx_bytes, tx_byt
     now_ms = int(at.timestamp() * 1000)
     explicit, server = {}, []
     if records and device.write_bucket_id:
-        explicit, server = _timestamped(records, now_ms)
+        explicit, server = _timestamped(records)
     new_value = None  # set_property: (property id, value)
     if payload is not _NOT_JSON and device.set_property_id:
         new_value = (device.set_property_id, payload)
     call_endpoint = payload is not _NOT_JSON and device.call_endpoint_id
 
-    one_statement = not server or (len(server) == 1 and not explicit)
-    if _ONE_STATEMENT and one_statement and not call_endpoint:
-        if server:
-            [(ts, value)] = server
-            server = [(_server_clock.next(device.write_bucket_id, ts), value)]
-        for _ in range(_SERVER_TS_ATTEMPTS):
-            if _callback_statement(
-                device=device,
-                at=at,
-                remote_ip=remote_ip,
-                new_value=new_value,
-                counts=(rx_bytes, tx_bytes),
-                bucket_id=device.write_bucket_id,
-                rows=server or list(explicit.items()),
-                replace=not server,
-            ):
-                return
-            # A concurrent call took the record's millisecond and nothing was written: the next
-            # one, then the transaction below, which keeps moving it on.
-            server = [(ts + 1, value) for ts, value in server]
+    if _ONE_STATEMENT and not server and not call_endpoint:
+        _callback_statement(
+            device=device,
+            at=at,
+            remote_ip=remote_ip,
+            new_value=new_value,
+            counts=(rx_bytes, tx_bytes),
+            bucket_id=device.write_bucket_id,
+            rows=list(explicit.items()),
+        )
+        return
 
     with transaction.atomic():
+        if _ONE_STATEMENT:
+            with connection.cursor() as cursor:
+                cursor.execute(_QUEUE, {"device": device.id})
         if explicit or server:
-            bucket_write_records(bucket_id=device.write_bucket_id, explicit=explicit, server=server)
+            bucket_write_records(
+                bucket_id=device.write_bucket_id,
+                explicit=explicit,
+                server=server,
+                claim=lambda count: claim_server_ts(Device, device.id, count=count, now_ms=now_ms),
+            )
         if call_endpoint:
             # Instances standing for the rows, to reference them without reading them.
             endpoint_call_record(
@@ -525,12 +535,12 @@ def _callback_write(device, *, at, records, payload, remote_ip, rx_bytes, tx_byt
         )
 
 
-def _timestamped(records, now_ms):
-    """Records as ({explicit ts: value}, [(server ts, value)]), server times 1 ms apart."""
+def _timestamped(records):
+    """Records as ({explicit ts: value}, [values to store at the server's time])."""
     explicit, server = {}, []
     for record in records:
         if record.ts is None:
-            server.append((now_ms + len(server), record.value))
+            server.append(record.value)
         else:
             explicit[record.ts] = record.value
     return explicit, server
@@ -586,37 +596,12 @@ _ONE_STATEMENT = connection.vendor == "postgresql"
 _SERVER_TS_ATTEMPTS = 3
 
 
-class _ServerClock:
-    """The last server time this process gave a record of each bucket, so that two calls it
-    serves in the same millisecond do not both try it (the database still decides: another
-    process may have it)."""
-
-    def __init__(self):
-        self._last = {}
-        self._lock = threading.Lock()
-
-    def next(self, bucket_id, ms):
-        with self._lock:
-            last = self._last.get(bucket_id)
-            ts = ms if last is None or last < ms else last + 1
-            if len(self._last) >= 10_000:
-                self._last.clear()
-            self._last[bucket_id] = ts
-            return ts
-
-
-_server_clock = _ServerClock()
-
-
-def _callback_statement(
-    *, device, at, remote_ip, new_value, counts=None, bucket_id=None, rows=(), replace=True
-):
-    """PostgreSQL: a call's writes as one statement of data-modifying CTEs; whether it wrote.
+def _callback_statement(*, device, at, remote_ip, new_value, counts=None, bucket_id=None, rows=()):
+    """PostgreSQL: a call's writes as one statement of data-modifying CTEs.
 
     The property (``new_value``), the device and its "connected" event; with ``counts`` (bytes
-    received and sent) today's statistics; with ``rows``, (ts, value) records for the bucket
-    ``bucket_id``. Rows with ``replace`` False have server times: there is one, and when its
-    millisecond is taken the statement writes nothing at all.
+    received and sent) today's statistics; with ``rows``, (ts, value) records with their own
+    times for the bucket ``bucket_id``, each replacing a stored one with its ts.
     """
     params = {
         "device": device.id,
@@ -626,46 +611,41 @@ def _callback_statement(
         "deadline": at + device.timeout,
         "connected": ConnectionEvent.Kind.CONNECTED.value,
     }
-    records = None
     if rows:
-        records = "replace" if replace else "server"
         params.update(bucket_insert_params(bucket_id=bucket_id, rows=rows))
     if new_value:
         params["property"], params["property_value"] = new_value[0], _json_text(new_value[1])
     if counts:
         params["date"], (params["rx"], params["tx"]) = timezone.localdate(at), counts
     with connection.cursor() as cursor:
-        cursor.execute(_callback_sql(records, bool(new_value), bool(counts)), params)
-        return cursor.fetchone() is not None
+        cursor.execute(_callback_sql(bool(rows), bool(new_value), bool(counts)), params)
 
 
 @cache
 def _callback_sql(records, set_property, stats):
     """The statement's text: a few variants, each built once and planned once per connection.
 
-    ``records`` is None, "replace" (records with their own ts) or "server" (one record at the
-    server's time: the rest of the statement writes only if it found its millisecond). The
+    Every write waits first for the device's advisory lock (``queue``, see ``_QUEUE``). The
     device's state before the call comes from a row-locking subquery: under concurrent calls it
     is the state this update replaces, so exactly one call sees the device disconnected.
     """
-    ctes, when = [], "TRUE"
+    ctes = [f"queue AS ({_QUEUE})"]
     if records:
-        ctes.append(f"records AS ({bucket_insert_sql(replace=records == 'replace')})")
-    if records == "server":
-        when = "EXISTS (SELECT FROM records)"
+        ctes.append(f"records AS ({bucket_insert_sql(replace=True, after='queue')})")
     # Table names are the only interpolated values (S608).
     if set_property:
         ctes.append(
             f"set_property AS (UPDATE {_table(Property)} "  # noqa: S608
             "SET value = %(property_value)s::jsonb, modified = %(at)s "
-            f"WHERE id = %(property)s AND {when})"
+            "FROM queue WHERE id = %(property)s)"
         )
     ctes.append(
         f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
         "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
         "last_call_at = %(at)s, remote_ip = %(ip)s, timeout_at = %(deadline)s "
-        f"FROM (SELECT id, connected FROM {_table(Device)} WHERE id = %(device)s FOR UPDATE) "
-        f"AS before WHERE d.id = before.id AND {when} RETURNING before.connected)"
+        f"FROM (SELECT id, connected FROM {_table(Device)} "
+        "WHERE id = (SELECT %(device)s::bigint FROM queue) FOR UPDATE) "
+        "AS before WHERE d.id = before.id RETURNING before.connected)"
     )
     ctes.append(
         f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
@@ -674,9 +654,17 @@ def _callback_sql(records, set_property, stats):
     if not stats:
         return f"WITH {', '.join(ctes)} SELECT 1"
     return (
-        f"WITH {', '.join(ctes)} {_STATS_INSERT} "
-        f"SELECT %(device)s, %(date)s, 1, %(rx)s, %(tx)s WHERE {when} {_STATS_CONFLICT} RETURNING 1"
+        f"WITH {', '.join(ctes)} {_STATS_INSERT} "  # noqa: S608 (table names only)
+        f"SELECT %(device)s, %(date)s, 1, %(rx)s, %(tx)s FROM queue {_STATS_CONFLICT}"
     )
+
+
+# PostgreSQL: every callback's writes start by taking its device's transaction-level advisory
+# lock, so the calls of one device queue for it in order and then find its rows free. Without
+# it they all wait on each row the call before them locked, PostgreSQL wakes them together and
+# they race, which costs CPU and leaves some calls waiting much longer than the others. It also
+# fixes the order in which calls of one device lock its rows, whichever path they take.
+_QUEUE = "SELECT pg_advisory_xact_lock(%(device)s)"
 
 
 def _table(model):

@@ -6,6 +6,8 @@ record; the daily counters add up; parallel writes of one explicit ``ts`` leave 
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 import requests
@@ -27,7 +29,15 @@ from tests.reliability import report
 pytestmark = pytest.mark.services
 
 THREADS = 16
+T = 1_700_000_000_000
 requests_sent = []
+
+
+def frozen_at(ms):
+    """The server's clock stopped at ``ms``, for every thread of the live server."""
+    return mock.patch(
+        "django.utils.timezone.now", return_value=datetime.fromtimestamp(ms / 1000, tz=UTC)
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -164,3 +174,32 @@ def test_parallel_batches_that_repeat_their_timestamps_store_each_record_once(
     assert sorted(stored.values_list("ts", "value")) == [
         (1_700_000_000_000 + n, {"n": n}) for n in range(20)
     ]
+
+
+def test_parallel_callbacks_in_one_millisecond_get_consecutive_server_times(
+    live_server, busy_device, in_flight
+):
+    """What a device sends (no endpoint, no ts) at a rate above one call per millisecond: the
+    bucket gives each record its own millisecond, none is refused and none is lost."""
+    busy_device.callback.call_endpoint = None
+    busy_device.callback.save()
+    bucket = busy_device.callback.write_bucket
+    other = BucketRecord.objects.create(bucket=bucket, ts=T + 5, value={"kept": True})
+    bodies = [json.dumps({"n": n}).encode() for n in range(120)]
+
+    with frozen_at(T):
+        responses = post_all(live_server, busy_device, bodies)
+
+    assert in_flight["peak"] > 1
+    assert [r.status_code for r in responses] == [200] * 120
+    other.refresh_from_db()
+    assert other.value == {"kept": True}
+    stored = BucketRecord.objects.filter(bucket=bucket).exclude(pk=other.pk)
+    # One millisecond each from the frozen time on, the one a stored record holds left out.
+    assert sorted(stored.values_list("ts", flat=True)) == [
+        ts for ts in range(T, T + 121) if ts != T + 5
+    ]
+    assert sorted(value["n"] for value in stored.values_list("value", flat=True)) == list(
+        range(120)
+    )
+    assert daily_totals(busy_device)["calls"] == 120
