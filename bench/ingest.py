@@ -1,7 +1,8 @@
 """Benchmark of the device callback (ingest) under gunicorn, against a bare Django view.
 
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \\
-        .venv/bin/python bench/ingest.py [--duration 10] [--connections 8] [--rounds 3]
+        .venv/bin/python bench/ingest.py [--duration 10] [--connections 8] [--rounds 5] \\
+            [--profile SECONDS]
 
 Starts the app as the README runs it in production (``gunicorn thinger_http.wsgi --config
 thinger_http/gunicorn.conf.py``, its workers and threads, ``DEBUG`` off) on PostgreSQL, with the
@@ -12,9 +13,13 @@ each, ``--rounds`` times, with the same request (a small JSON object, the device
 ``Authorization``) through the same server and middleware. The rate limit stays on, with a rate no
 bench reaches.
 
-It prints requests per second, p50 and p99 latency of each run, their medians, the best round of
-each case (other load on the machine only slows a round down) and the ratio callback/bare of the
-best rounds. Targets, on the best rounds: the callback reaches at least 0.25 times the bare view's
+It prints requests per second, p50 and p99 latency of each run, with the CPU time per request
+of gunicorn, PostgreSQL, Redis and wrk (from /proc) and the WAL PostgreSQL wrote per request;
+then their medians, the best round of each case (other load on the machine only slows a round
+down; five rounds by default, since this machine's speed drifts by a quarter between runs) and
+the ratio callback/bare of the best rounds. ``--profile SECONDS`` then samples the workers with
+py-spy (``pip install py-spy``) during one more callback run and prints the functions their CPU
+time goes to. Targets, on the best rounds: the callback reaches at least 0.25 times the bare view's
 requests per second, with p99 latency under 20 ms. Every answer must be a 200 and every answered
 record stored.
 
@@ -339,7 +344,7 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk's threads")
-    parser.add_argument("--rounds", type=int, default=3, help="bare and callback runs, in turn")
+    parser.add_argument("--rounds", type=int, default=5, help="bare and callback runs, in turn")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of each before measuring")
     parser.add_argument(
         "--profile",
