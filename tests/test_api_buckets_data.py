@@ -3,6 +3,8 @@ device, clear; who may; and that a read is one index range scan with a LIMIT."""
 
 import json
 import time
+from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -90,6 +92,32 @@ def test_write_an_array_with_own_timestamps(api, bucket):
     assert rows[:2] == [(T, {"n": 1}), (T + 5, {"n": 2})]
     assert rows[2][1] == {"n": 3}
     assert rows[2][0] > T + 5
+
+
+def test_writes_at_one_server_time_from_the_api_and_a_device_never_overwrite_each_other(
+    api, bucket, owner, callback_client
+):
+    """The API and each device claim server times from their own counters; a millisecond the
+    other already used goes to the next claim."""
+    device = DeviceFactory(owner=owner)
+    callback_configure(device, write_bucket=bucket)
+    frozen = mock.patch(
+        "django.utils.timezone.now", return_value=datetime.fromtimestamp(T / 1000, tz=UTC)
+    )
+
+    with frozen:
+        post(api, DATA, [{"n": 1}, {"n": 2}])
+        callback_client.post(device, {"n": 3})
+        callback_client.post(device, {"n": 4})
+        post(api, DATA, {"n": 5})
+
+    assert stored(bucket) == [
+        (T, {"n": 1}),
+        (T + 1, {"n": 2}),
+        (T + 2, {"n": 3}),
+        (T + 3, {"n": 4}),
+        (T + 4, {"n": 5}),
+    ]
 
 
 def test_write_with_an_existing_timestamp_replaces_the_record(api, bucket):
