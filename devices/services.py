@@ -441,16 +441,12 @@ def _callback_fused_sql(record, payload):
         "ELSE COALESCE(send_value, 'null') END AS body FROM dev, queue "
         "WHERE enabled AND endpoint IS NULL "
         "AND (%(generation)s::bigint IS NULL OR token_generation = %(generation)s::bigint))",
-        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
-        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
-        "last_call_at = %(at)s, remote_ip = %(ip)s, "
-        "timeout_at = %(at)s + make_interval(mins => COALESCE(ok.timeout, %(default_timeout)s))"
-        f"{claim} "
-        f"FROM ok, (SELECT id, connected FROM {_table(Device)} "
-        "WHERE id = (SELECT id FROM ok) FOR UPDATE) AS before "
-        "WHERE d.id = before.id RETURNING d.id, before.connected, d.last_server_ts)",
-        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
-        "SELECT device.id, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)",
+        *_device_state_ctes(
+            device_id="SELECT id FROM ok",
+            deadline="%(at)s + make_interval(mins => COALESCE(ok.timeout, %(default_timeout)s))",
+            source="ok",
+            claim=claim,
+        ),
     ]
     if record:
         ctes.append(
@@ -625,9 +621,7 @@ def _callback_statement(*, device, at, remote_ip, new_value, counts=None, bucket
 def _callback_sql(records, set_property, stats):
     """The statement's text: a few variants, each built once and planned once per connection.
 
-    Every write waits first for the device's advisory lock (``queue``, see ``_QUEUE``). The
-    device's state before the call comes from a row-locking subquery: under concurrent calls it
-    is the state this update replaces, so exactly one call sees the device disconnected.
+    Every write waits first for the device's advisory lock (``queue``, see ``_QUEUE``).
     """
     ctes = [f"queue AS ({_QUEUE})"]
     if records:
@@ -639,17 +633,8 @@ def _callback_sql(records, set_property, stats):
             "SET value = %(property_value)s::jsonb, modified = %(at)s "
             "FROM queue WHERE id = %(property)s)"
         )
-    ctes.append(
-        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
-        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
-        "last_call_at = %(at)s, remote_ip = %(ip)s, timeout_at = %(deadline)s "
-        f"FROM (SELECT id, connected FROM {_table(Device)} "
-        "WHERE id = (SELECT %(device)s::bigint FROM queue) FOR UPDATE) "
-        "AS before WHERE d.id = before.id RETURNING before.connected)"
-    )
-    ctes.append(
-        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
-        "SELECT %(device)s, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)"
+    ctes += _device_state_ctes(
+        device_id="SELECT %(device)s::bigint FROM queue", deadline="%(deadline)s"
     )
     if not stats:
         return f"WITH {', '.join(ctes)} SELECT 1"
@@ -657,6 +642,29 @@ def _callback_sql(records, set_property, stats):
         f"WITH {', '.join(ctes)} {_STATS_INSERT} "  # noqa: S608 (table names only)
         f"SELECT %(device)s, %(date)s, 1, %(rx)s, %(tx)s FROM queue {_STATS_CONFLICT}"
     )
+
+
+def _device_state_ctes(*, device_id, deadline, source=None, claim=""):
+    """The ``device`` and ``event`` CTEs of a callback's statement: the device (``device_id``, a
+    query giving its id) is connected, called at ``%(at)s`` from ``%(ip)s``, until ``deadline``;
+    ``source`` names another FROM item of the update, ``claim`` adds assignments. ``device``
+    returns the device's id, whether it was connected before and its ``last_server_ts``.
+
+    The state before the call comes from a row-locking subquery: under concurrent calls it is
+    the state this update replaces, so exactly one call sees the device disconnected and writes
+    the "connected" event.
+    """
+    # Table names and the caller's SQL are the only interpolated values (S608).
+    return [
+        f"device AS (UPDATE {_table(Device)} AS d SET connected = TRUE, "  # noqa: S608
+        "connected_at = CASE WHEN before.connected THEN d.connected_at ELSE %(at)s END, "
+        f"last_call_at = %(at)s, remote_ip = %(ip)s, timeout_at = {deadline}{claim} "
+        f"FROM {f'{source}, ' if source else ''}(SELECT id, connected FROM {_table(Device)} "
+        f"WHERE id = ({device_id}) FOR UPDATE) AS before "
+        "WHERE d.id = before.id RETURNING d.id, before.connected, d.last_server_ts)",
+        f"event AS (INSERT INTO {_table(ConnectionEvent)} (device_id, kind, at, remote_ip) "  # noqa: S608
+        "SELECT device.id, %(connected)s, %(at)s, %(ip)s FROM device WHERE NOT device.connected)",
+    ]
 
 
 # PostgreSQL: every callback's writes start by taking its device's transaction-level advisory
