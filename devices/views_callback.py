@@ -52,15 +52,8 @@ def _rate_limited(username, identifier):
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if isinstance(cache, RedisCache):
         key = cache.make_key(key)
-        try:
-            client = _redis_client(cache)
-            count = client.incr(key)
-            if count == 1:
-                client.expire(key, period)
-        except RedisError:
-            # The limit protects the server; the data comes first: without Redis the call goes
-            # on unlimited (and the database still answers 503 if it is down too).
-            logger.warning("callback rate limit skipped: Redis is unavailable", exc_info=True)
+        count = _redis_incr(cache, key, period)
+        if count is None:
             return None
     else:
         cache.add(key, 0, period)
@@ -70,17 +63,42 @@ def _rate_limited(username, identifier):
     return None
 
 
-_redis_clients = weakref.WeakKeyDictionary()
+def _redis_incr(cache, key, period):
+    """INCR ``key`` (and set its expiry when it is new); None when Redis cannot be reached.
+
+    A connection Redis closed (an idle timeout, a restart) is opened again once; after that the
+    limit is skipped: it protects the server, the data comes first, and the call goes on
+    unlimited (the database still answers 503 if it is down too).
+    """
+    for attempt in range(2):
+        connection = _redis_connection(cache)
+        try:
+            connection.send_command("INCR", key)
+            count = connection.read_response()
+            if count == 1:
+                connection.send_command("EXPIRE", key, period)
+                connection.read_response()
+            return count
+        except RedisError:
+            connection.disconnect()
+            if attempt:
+                logger.warning("callback rate limit skipped: Redis is unavailable", exc_info=True)
+    return None
 
 
-def _redis_client(cache):
-    """A Redis client for the cache's primary server, kept with the cache object (Django has one
-    per thread, with its connection pool): Django makes a client per call, which costs more than
-    the INCR itself."""
-    client = _redis_clients.get(cache)
-    if client is None:
-        client = _redis_clients[cache] = cache._cache.get_client(write=True)
-    return client
+_redis_connections = weakref.WeakKeyDictionary()
+
+
+def _redis_connection(cache):
+    """A connection to the cache's primary Redis server, kept with the cache object (Django has
+    one per thread) for this thread's calls: taking one from the pool and giving it back on
+    every call costs about as much as the INCR itself. It connects again on the next call after
+    an error."""
+    connection = _redis_connections.get(cache)
+    if connection is None:
+        pool = cache._cache.get_client(write=True).connection_pool
+        connection = _redis_connections[cache] = pool.make_connection()
+    return connection
 
 
 @lru_cache(maxsize=8)

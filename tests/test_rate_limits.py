@@ -214,3 +214,23 @@ def test_callback_without_redis_is_stored_unlimited_and_logged(
     ]
     assert DeviceDailyStats.objects.get(device=device).calls == 3
     assert "rate limit skipped: Redis is unavailable" in caplog.text
+
+
+@pytest.mark.services
+def test_the_limit_survives_redis_closing_its_connection(callback_client, device, settings, caplog):
+    """Redis dropping the connection a web thread keeps for the limit (an idle timeout, a
+    restart): the next call connects again and is counted; nothing is skipped."""
+    import redis
+
+    settings.CALLBACK_RATE = "2/m"
+    first = callback_client.post(device, b"{}")
+    admin = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    limiters = [c for c in admin.client_list() if c["cmd"] in ("incr", "expire")]
+    assert limiters
+    for client in limiters:
+        admin.client_kill_filter(_id=client["id"])
+
+    statuses = [callback_client.post(device, b"{}").status_code for _ in range(2)]
+
+    assert [first.status_code, *statuses] == [200, 200, 429]
+    assert "rate limit skipped" not in caplog.text
