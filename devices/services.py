@@ -4,7 +4,7 @@ import math
 import re
 from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import orjson
 from django.conf import settings
@@ -213,16 +213,36 @@ def parse_query_ts(raw):
 def parse_remote_ip(forwarded, fallback):
     """The device's address: a gateway's ``ip`` parameter when valid, else the peer's."""
     for candidate in (forwarded, fallback):
-        if not candidate:
-            continue
-        try:
-            address = ipaddress.ip_address(candidate)
-        except ValueError:
-            continue
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        return str(address)
+        if candidate:
+            address = _normalized_ip(candidate)
+            if address is not None:
+                return address
     return None
+
+
+# Devices call from a limited set of addresses: parse each once (per process).
+@lru_cache(maxsize=4096)
+def _normalized_ip(text):
+    """``text`` as an address in its usual form (an IPv4-mapped IPv6 as IPv4), None if invalid."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+@lru_cache(maxsize=4096)
+def _ip_param(address):
+    """An address (or None) as the ORM writes it to the ``remote_ip`` column: IPv6 compressed,
+    without a zone."""
+    return _REMOTE_IP.get_db_prep_save(address, connection)
+
+
+def _stats_date(at):
+    """The day a call counts for: its date in the server's time zone (``TIME_ZONE``)."""
+    return timezone.localdate(at, timezone.get_default_timezone())
 
 
 class _OwnerClaims:
@@ -385,9 +405,9 @@ def _callback_fused(*, claims, username, identifier, at, records, payload, remot
         "identifier": identifier,
         "generation": getattr(claims, "generation", None),
         "at": at,
-        "ip": _REMOTE_IP.get_db_prep_save(remote_ip, connection),
+        "ip": _ip_param(remote_ip),
         "connected": ConnectionEvent.Kind.CONNECTED.value,
-        "date": timezone.localdate(at),
+        "date": _stats_date(at),
         "rx": rx_bytes,
         "echo": None if payload is _NOT_JSON else _echo_text(payload),
         "default_timeout": DEFAULT_TIMEOUT_MINUTES,
@@ -552,7 +572,7 @@ def device_record_activity(*, device, at, remote_ip, rx_bytes, tx_bytes, new_val
     one statement. The rows are locked in the order of the one-statement callback (statistics,
     then the property and the device), so that concurrent calls of a device never deadlock.
     """
-    _stats_add(device_id=device.id, date=timezone.localdate(at), rx=rx_bytes, tx=tx_bytes)
+    _stats_add(device_id=device.id, date=_stats_date(at), rx=rx_bytes, tx=tx_bytes)
     if _ONE_STATEMENT:
         _callback_statement(device=device, at=at, remote_ip=remote_ip, new_value=new_value)
     else:
@@ -602,8 +622,7 @@ def _callback_statement(*, device, at, remote_ip, new_value, counts=None, bucket
     params = {
         "device": device.id,
         "at": at,
-        # As the ORM writes an address (an IPv6 one compressed, without a zone).
-        "ip": _REMOTE_IP.get_db_prep_save(remote_ip, connection),
+        "ip": _ip_param(remote_ip),
         "deadline": at + device.timeout,
         "connected": ConnectionEvent.Kind.CONNECTED.value,
     }
@@ -612,7 +631,7 @@ def _callback_statement(*, device, at, remote_ip, new_value, counts=None, bucket
     if new_value:
         params["property"], params["property_value"] = new_value[0], _json_text(new_value[1])
     if counts:
-        params["date"], (params["rx"], params["tx"]) = timezone.localdate(at), counts
+        params["date"], (params["rx"], params["tx"]) = _stats_date(at), counts
     with connection.cursor() as cursor:
         cursor.execute(_callback_sql(bool(rows), bool(new_value), bool(counts)), params)
 
