@@ -26,10 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from benchlib import setup_django, use_database
+
 BENCH_DATABASE = "thinger_http_bench"
 BENCH_USER = "bench-buckets"
 TARGET_RATIO = 1.5
@@ -41,35 +40,8 @@ def use_bench_database():
     """Point the settings at the bench database and a throwaway VAR_DIR; returns the VAR_DIR."""
     var_dir = tempfile.mkdtemp(prefix="thinger-bench-")
     os.environ["VAR_DIR"] = var_dir
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if url:
-        parts = urlsplit(url)
-        if parts.path.strip("/") != BENCH_DATABASE:
-            import psycopg
-            from psycopg import sql
-
-            maintenance = urlunsplit(parts._replace(path="/postgres"))
-            with psycopg.connect(maintenance, autocommit=True) as conn:
-                found = conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]
-                ).fetchone()
-                if not found:
-                    conn.execute(
-                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE))
-                    )
-            os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+    use_database(BENCH_DATABASE)
     return var_dir
-
-
-def setup_django():
-    sys.path.insert(0, str(BASE_DIR))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinger_http.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def record_value(i):

@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bucket_read import load_bucket, setup_django, use_bench_database  # noqa: E402
+from benchlib import report_targets, setup_django  # noqa: E402
+from bucket_read import load_bucket, use_bench_database  # noqa: E402
 
 BENCH_USER = "bench-exports"
 TARGET_CSV_ROWS_PER_SECOND = 100_000
@@ -194,10 +195,7 @@ def run(args, formats):
                 f"{figures['growth_mb']:.1f} MB",
             )
         )
-    print("targets:")
-    for met, text in targets:
-        print(f"  {'OK    ' if met else 'MISSED'} {text}")
-    return 0 if all(met for met, _ in targets) else 1
+    return report_targets(targets)
 
 
 if __name__ == "__main__":

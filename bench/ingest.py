@@ -45,9 +45,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from benchlib import BASE_DIR, report_targets, setup_django, use_database
+
 BENCH_DATABASE = "thinger_http_bench_ingest"
 BENCH_USER = "bench-ingest"
 BENCH_DEVICE = "sensor"
@@ -90,30 +90,7 @@ def use_bench_database():
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench/ingest.py runs on PostgreSQL: set DATABASE_URL=postgres://...")
-    parts = urlsplit(url)
-    if parts.path.strip("/") != BENCH_DATABASE:
-        import psycopg
-        from psycopg import sql
-
-        maintenance = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            found = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]
-            ).fetchone()
-            if not found:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
-
-
-def setup_django():
-    sys.path.insert(0, str(BASE_DIR))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinger_http.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    use_database(BENCH_DATABASE)
 
 
 def remove_leftovers():
@@ -261,7 +238,7 @@ class Server:
 
     def log_tail(self, lines=30):
         self.log.flush()
-        text = (Path(self.log.name)).read_text(errors="replace")
+        text = Path(self.log.name).read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self):
@@ -278,21 +255,24 @@ CPU_GROUPS = ("gunicorn", "postgres", "redis-server", "wrk")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds():
-    """CPU time (user + system) so far of every process, summed by program name; wrk's is that
-    of this script's finished children (wrk is the only child it waits for)."""
-    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+def processes():
+    """(pid, program name, fields of /proc/PID/stat after the name) of every running process."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, tail = stat.read_text().rsplit(")", 1)
         except OSError:
-            continue
-        name = head.split("(", 1)[1]
+            continue  # gone meanwhile
+        yield int(stat.parent.name), head.split("(", 1)[1], tail.split()
+
+
+def cpu_seconds():
+    """CPU time (user + system) so far of every process, summed by program name; wrk's is that
+    of this script's finished children (wrk is the only child it waits for)."""
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for _, name, fields in processes():
         group = next((group for group in CPU_GROUPS[:-1] if name.startswith(group)), None)
-        if group is None:
-            continue
-        fields = tail.split()
-        totals[group] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        if group is not None:
+            totals[group] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     totals["wrk"] = children.ru_utime + children.ru_stime
     return totals
@@ -444,15 +424,7 @@ def run(args, var_dir, token):
 
 def worker_pids(parent):
     """gunicorn's workers: the processes whose parent is the arbiter."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            pids.append(int(stat.parent.name))
-    return sorted(pids)
+    return sorted(pid for pid, _, fields in processes() if int(fields[1]) == parent)
 
 
 def profile(server, url, script, args, wrk, var_dir):
@@ -544,10 +516,7 @@ def report(args, results, *, stored, counted, answered):
             f">= {answered:,}",
         ),
     ]
-    print("targets:")
-    for met, text in targets:
-        print(f"  {'OK    ' if met else 'MISSED'} {text}")
-    return 0 if all(met for met, _ in targets) else 1
+    return report_targets(targets)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,9 @@ import sys
 import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from benchlib import report_targets, setup_django, use_database
+
 # Not the shared thinger_http_bench: the sweep is global, it would disconnect other benches'
 # devices (and count them) if they ran at the same time.
 BENCH_DATABASE = "thinger_http_bench_sweep"
@@ -39,25 +38,11 @@ def statements(captured):
 
 def use_bench_database():
     """Point the settings at the bench database; returns a directory to remove afterwards."""
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        var_dir = tempfile.mkdtemp(prefix="thinger-bench-")
-        os.environ["VAR_DIR"] = var_dir
-        return var_dir
-    parts = urlsplit(url)
-    if parts.path.strip("/") != BENCH_DATABASE:
-        import psycopg
-        from psycopg import sql
-
-        maintenance = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            found = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DATABASE]
-            ).fetchone()
-            if not found:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DATABASE)))
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
-    return None
+    if use_database(BENCH_DATABASE):
+        return None
+    var_dir = tempfile.mkdtemp(prefix="thinger-bench-")
+    os.environ["VAR_DIR"] = var_dir
+    return var_dir
 
 
 def main():
@@ -70,14 +55,7 @@ def main():
         parser.error("--due must be between 10 and --devices")
 
     throwaway = use_bench_database()
-    sys.path.insert(0, str(BASE_DIR))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinger_http.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
+    setup_django()
     try:
         return Bench(args).run()
     finally:
@@ -230,10 +208,7 @@ class Bench:
         ]
         if uses_index is not None:
             targets.append((uses_index, "the nothing-due query uses the index device_timeout_due"))
-        print("targets:")
-        for met, text in targets:
-            print(f"  {'OK    ' if met else 'MISSED'} {text}")
-        return 0 if all(met for met, _ in targets) else 1
+        return report_targets(targets)
 
 
 if __name__ == "__main__":
