@@ -415,7 +415,9 @@ def _callback_fused(*, claims, username, identifier, at, records, payload, remot
     if payload is not _NOT_JSON:
         params["value"] = _json_text(payload)
     if records:
-        params["record"] = _json_text(records[0].value)
+        # Without a ts of its own the record is the payload itself: its text is written once.
+        value = records[0].value
+        params["record"] = params["value"] if value is payload else _json_text(value)
         params["ts"] = int(at.timestamp() * 1000)
     sql = _callback_fused_sql(bool(records), payload is not _NOT_JSON)
     for _ in range(_SERVER_TS_ATTEMPTS):
