@@ -1,6 +1,7 @@
 """The device callback: what devices call. Thin: read the request, call the service, answer."""
 
 import logging
+import threading
 import time
 import weakref
 from functools import lru_cache
@@ -40,7 +41,10 @@ def _rate_limited(username, identifier):
     """Seconds to wait when the device is over ``CALLBACK_RATE``, else None.
 
     A counter per device and fixed window, in the cache django-ratelimit's settings name. On
-    Redis it costs one INCR; the first call of a window also sets the key's expiry.
+    Redis, calls are counted in leases: a web process takes a few calls of the device's window
+    at once (one INCRBY) and counts them down in memory, so that a busy device costs Redis a
+    round trip now and then rather than on every call (see ``_Leases``). Elsewhere every call
+    is counted in the cache.
     """
     if not settings.CALLBACK_RATE:
         return None
@@ -51,20 +55,82 @@ def _rate_limited(username, identifier):
     key = f"{prefix}device-callback:{username}/{identifier}:{period}:{window}"
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if isinstance(cache, RedisCache):
-        key = cache.make_key(key)
-        count = _redis_incr(cache, key, period)
-        if count is None:
-            return None
-    else:
-        cache.add(key, 0, period)
-        count = cache.incr(key)
-    if count > limit:
+        if not _leased_call(cache, key, limit, period, window):
+            return max(1, int((window + 1) * period - now))
+        return None
+    cache.add(key, 0, period)
+    if cache.incr(key) > limit:
         return max(1, int((window + 1) * period - now))
     return None
 
 
-def _redis_incr(cache, key, period):
-    """INCR ``key`` (and set its expiry when it is new); None when Redis cannot be reached.
+class _Leases:
+    """This process's leases of calls, per device for the current window.
+
+    A lease is taken from the device's counter in Redis (INCRBY its size) and spent here, one
+    call at a time; the counter never lets more than the limit through, whatever the number of
+    processes. Its size is a sixteenth of what the window has left (at most ``MAX``), and one
+    near the limit: a device far below its rate costs one INCRBY per ``MAX`` calls, one near it
+    is counted call by call, as without leases. Calls a process leased and did not spend (the
+    device's next calls went to another process, or the window ended) are the only error: they
+    can make the other processes refuse up to a sixteenth of the window's rest early.
+    """
+
+    MAX = 64
+    SHARE = 16
+    # Past this many devices with a lease, the leases are dropped (each is a few calls at most).
+    DEVICES = 10_000
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._window = None
+        self._leases = {}  # key: [calls left, size of the next lease]
+
+    def spend(self, key, window):
+        """(True, _) when this process holds a call of ``key``'s lease, now spent; else
+        (False, size of the lease to take)."""
+        with self._lock:
+            if window != self._window:
+                self._leases.clear()
+                self._window = window
+            lease = self._leases.get(key)
+            if lease is None:
+                return False, 1
+            if lease[0]:
+                lease[0] -= 1
+                return True, 0
+            return False, lease[1]
+
+    def keep(self, key, left, count, limit):
+        """Keep the ``left`` calls of a lease that brought the counter to ``count``."""
+        size = max(1, min(self.MAX, (limit - count) // self.SHARE))
+        with self._lock:
+            if len(self._leases) >= self.DEVICES:
+                self._leases.clear()
+            self._leases[key] = [left, size]
+
+
+_leases = _Leases()
+
+
+def _leased_call(cache, key, limit, period, window):
+    """Whether one more call of ``key`` is within ``limit`` (Redis); True when Redis cannot say."""
+    spent, size = _leases.spend(key, window)
+    if spent:
+        return True
+    count = _redis_incr(cache, cache.make_key(key), period, size)
+    if count is None:
+        return True
+    # The calls of this lease that are within the limit: the first is this call's.
+    granted = min(size, limit - (count - size))
+    if granted <= 0:
+        return False
+    _leases.keep(key, granted - 1, count, limit)
+    return True
+
+
+def _redis_incr(cache, key, period, amount):
+    """INCRBY ``key`` (and set its expiry when it is new); None when Redis cannot be reached.
 
     A connection Redis closed (an idle timeout, a restart) is opened again once; after that the
     limit is skipped: it protects the server, the data comes first, and the call goes on
@@ -73,9 +139,9 @@ def _redis_incr(cache, key, period):
     for attempt in range(2):
         connection = _redis_connection(cache)
         try:
-            connection.send_command("INCR", key)
+            connection.send_command("INCRBY", key, amount)
             count = connection.read_response()
-            if count == 1:
+            if count == amount:
                 connection.send_command("EXPIRE", key, period)
                 connection.read_response()
             return count

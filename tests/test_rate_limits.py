@@ -160,6 +160,32 @@ def test_rate_counters_live_in_redis(callback_client, bearer_client, device, set
 
 
 @pytest.mark.services
+def test_a_busy_device_gets_exactly_its_rate_when_counted_in_leases(
+    callback_client, device, settings
+):
+    """A rate high enough for each web process to take calls from Redis a lease at a time:
+    one process lets exactly the rate through, neither more nor fewer, and stores each one."""
+    import redis
+
+    settings.CALLBACK_RATE = "100/h"
+    callback_configure(device, write_bucket=BucketFactory(owner=device.owner))
+    admin = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+
+    def round_trips():
+        stats = admin.info("commandstats")
+        return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("incr", "incrby"))
+
+    before = round_trips()
+    statuses = [callback_client.post(device, {"n": n}).status_code for n in range(130)]
+
+    assert statuses == [200] * 100 + [429] * 30
+    assert BucketRecord.objects.filter(bucket__owner=device.owner).count() == 100
+    assert DeviceDailyStats.objects.get(device=device).calls == 100
+    # About 35 leases for the 100 calls, and one round trip for each refused call.
+    assert round_trips() - before < 100
+
+
+@pytest.mark.services
 def test_a_limited_device_does_not_slow_the_others(live_server, settings, db):
     """60 calls of a device over its rate of 20 a minute, in parallel with 20 calls of another
     device of the same owner: exactly 20 of the first get through, all of the second do."""
@@ -225,7 +251,7 @@ def test_the_limit_survives_redis_closing_its_connection(callback_client, device
     settings.CALLBACK_RATE = "2/m"
     first = callback_client.post(device, b"{}")
     admin = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
-    limiters = [c for c in admin.client_list() if c["cmd"] in ("incr", "expire")]
+    limiters = [c for c in admin.client_list() if c["cmd"] in ("incrby", "expire")]
     assert limiters
     for client in limiters:
         admin.client_kill_filter(_id=client["id"])
