@@ -55,13 +55,11 @@ def _rate_limited(username, identifier):
     key = f"{prefix}device-callback:{username}/{identifier}:{period}:{window}"
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
     if isinstance(cache, RedisCache):
-        if not _leased_call(cache, key, limit, period, window):
-            return max(1, int((window + 1) * period - now))
-        return None
-    cache.add(key, 0, period)
-    if cache.incr(key) > limit:
-        return max(1, int((window + 1) * period - now))
-    return None
+        allowed = _leased_call(cache, key, limit, period, window)
+    else:
+        cache.add(key, 0, period)
+        allowed = cache.incr(key) <= limit
+    return None if allowed else max(1, int((window + 1) * period - now))
 
 
 class _Leases:
