@@ -164,15 +164,22 @@ def vacuum(*, analyze=False):
 
 
 def stored_counts():
+    """(records, counted calls) of the bench user, read in one snapshot: calls still in flight
+    when a run ends may commit between two separate reads."""
+    from django.db import connection, transaction
+
     from buckets.models import BucketRecord
     from devices.models import DeviceDailyStats
 
-    records = BucketRecord.objects.filter(bucket__owner__username=BENCH_USER).count()
-    calls = sum(
-        DeviceDailyStats.objects.filter(device__owner__username=BENCH_USER).values_list(
-            "calls", flat=True
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        records = BucketRecord.objects.filter(bucket__owner__username=BENCH_USER).count()
+        calls = sum(
+            DeviceDailyStats.objects.filter(device__owner__username=BENCH_USER).values_list(
+                "calls", flat=True
+            )
         )
-    )
     return records, calls
 
 
