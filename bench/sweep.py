@@ -27,7 +27,6 @@ from benchlib import report_targets, setup_django, use_database
 # devices (and count them) if they ran at the same time.
 BENCH_DATABASE = "thinger_http_bench_sweep"
 BENCH_USER = "bench-sweep"
-DELETE_CHUNK = 5000
 TARGET_SECONDS = 1.0
 
 
@@ -94,12 +93,9 @@ class Bench:
         from django.contrib.auth import get_user_model
 
         from devices.models import Device
+        from devices.services import device_delete_many
 
-        # In chunks: one delete of 100,000 devices would pass PostgreSQL more than the 65,535
-        # parameters a statement takes (the ORM lists the devices' ids to delete their rows).
-        ids = list(Device.objects.filter(owner__username=BENCH_USER).values_list("id", flat=True))
-        for start in range(0, len(ids), DELETE_CHUNK):
-            Device.objects.filter(id__in=ids[start : start + DELETE_CHUNK]).delete()
+        device_delete_many(devices=Device.objects.filter(owner__username=BENCH_USER))
         get_user_model().objects.filter(username=BENCH_USER).delete()
 
     def load(self):

@@ -8,7 +8,7 @@ from django.utils.translation import ngettext
 
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.selectors import device_callback_credentials
-from devices.services import device_rotate_token
+from devices.services import device_delete, device_delete_many, device_rotate_token
 
 STATUS_LABELS = {"connected": "Connected", "disconnected": "Disconnected", "never": "Never seen"}
 CONNECTION_FIELDS = ["connected", "connected_at", "last_call_at", "remote_ip", "timeout_at"]
@@ -193,6 +193,32 @@ class DeviceAdmin(OwnedAdmin):
             )
             % len(devices),
         )
+
+    # Past this many devices, the delete confirmation counts what goes instead of listing it.
+    LIST_DELETED_MAX = 1000
+
+    def get_deleted_objects(self, objs, request):
+        count = len(objs) if isinstance(objs, list) else objs.count()
+        if count <= self.LIST_DELETED_MAX:
+            return super().get_deleted_objects(objs, request)
+        perms_needed = set()
+        if not self.has_delete_permission(request):
+            perms_needed.add(Device._meta.verbose_name)
+        owned = [
+            (Device, count),
+            (Property, Property.objects.filter(device__in=objs).count()),
+            (ConnectionEvent, ConnectionEvent.objects.filter(device__in=objs).count()),
+            (DeviceDailyStats, DeviceDailyStats.objects.filter(device__in=objs).count()),
+        ]
+        summary = [f"{n} {model._meta.verbose_name_plural}" for model, n in owned if n]
+        counts = {model._meta.verbose_name_plural: n for model, n in owned if n}
+        return summary, counts, perms_needed, []
+
+    def delete_model(self, request, obj):
+        device_delete(device=obj)
+
+    def delete_queryset(self, request, queryset):
+        device_delete_many(devices=queryset)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

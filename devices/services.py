@@ -839,6 +839,20 @@ def device_delete(*, device):
     device.delete()
 
 
+DELETE_CHUNK = 5000
+
+
+def device_delete_many(*, devices):
+    """Delete the devices of a queryset as ``device_delete`` does, ``DELETE_CHUNK`` at a time:
+    the ORM lists the devices' ids in its queries (all of them in one, to detach their endpoint
+    calls), and a PostgreSQL statement takes at most 65,535 parameters. Returns how many."""
+    ids = list(devices.values_list("pk", flat=True))
+    with transaction.atomic():
+        for start in range(0, len(ids), DELETE_CHUNK):
+            Device.objects.filter(pk__in=ids[start : start + DELETE_CHUNK]).delete()
+    return len(ids)
+
+
 # The object each callback action references: a bucket or endpoint of the device's owner, or a
 # property of the device.
 _ACTION_TARGETS = {

@@ -597,3 +597,39 @@ def test_access_tokens_are_managed_in_the_admin(admin_client):
 
     assert listing.status_code == 200 and "gateway" in listing.content.decode()
     assert change.status_code == 200
+
+
+@pytest.mark.services
+def test_staff_delete_a_user_with_more_devices_than_a_statement_takes_parameters(admin_client):
+    """On PostgreSQL a statement takes at most 65,535 parameters: deleting the devices of a user
+    who has more lists their ids in batches, not in one query."""
+    owner = UserFactory()
+    Device.objects.bulk_create(
+        (Device(owner=owner, identifier=f"d{i}") for i in range(66_000)), batch_size=5000
+    )
+    response = admin_client.post(
+        reverse("admin:auth_user_delete", args=[owner.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Device.objects.filter(owner_id=owner.pk).exists()
+    assert not type(owner).objects.filter(pk=owner.pk).exists()
+
+
+@pytest.mark.services
+def test_staff_delete_more_devices_at_once_than_a_statement_takes_parameters(admin_client):
+    owner = UserFactory()
+    Device.objects.bulk_create(
+        (Device(owner=owner, identifier=f"d{i}") for i in range(66_000)), batch_size=5000
+    )
+    action = {
+        "action": "delete_selected",
+        "select_across": "1",
+        "index": "0",
+        "_selected_action": [Device.objects.first().pk],
+    }
+    confirmation = admin_client.post(_url(Device, "changelist"), action)
+    assert confirmation.status_code == 200
+    assert "66000 devices" in confirmation.text  # counted, not listed
+    response = admin_client.post(_url(Device, "changelist"), {**action, "post": "yes"})
+    assert response.status_code == 302
+    assert not Device.objects.exists()

@@ -2,7 +2,8 @@
 
 A username is part of every callback URL and token, so it is fixed once the user exists. Deleting
 a user goes through the services that delete buckets (records in set-based DELETEs, export files
-removed), and the confirmation page counts what goes instead of listing every record.
+removed) and devices (in chunks), and the confirmation page counts what goes instead of listing
+every record.
 """
 
 from django.contrib import admin
@@ -13,6 +14,7 @@ from django.db import transaction
 from buckets.models import Bucket, BucketRecord
 from buckets.services import bucket_delete
 from devices.models import Device
+from devices.services import device_delete_many
 from endpoints.models import Endpoint
 from thinger_http.models import AccessToken
 
@@ -47,12 +49,14 @@ class OwnerUserAdmin(UserAdmin):
     def delete_model(self, request, obj):
         for bucket in Bucket.objects.filter(owner=obj):
             bucket_delete(bucket=bucket)
+        device_delete_many(devices=Device.objects.filter(owner=obj))
         super().delete_model(request, obj)
 
     @transaction.atomic
     def delete_queryset(self, request, queryset):
         for bucket in Bucket.objects.filter(owner__in=queryset):
             bucket_delete(bucket=bucket)
+        device_delete_many(devices=Device.objects.filter(owner__in=queryset))
         super().delete_queryset(request, queryset)
 
 
