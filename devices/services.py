@@ -292,9 +292,10 @@ def callback_ingest(*, claims, username, identifier, body, store, query_ts, remo
     every accepted call, including ones whose body is ignored.
 
     On PostgreSQL a call that stores at most one record, at the server's time, and calls no
-    endpoint (what a device sends) is one statement: it reads the device and its settings, checks
-    the token's generation and writes everything, or writes nothing when the device refuses the
-    call. Other calls read the device first and then write.
+    endpoint (what a device sends) is one round trip, a function (``callback_function_sql``): it
+    reads the device and its settings, checks the token's generation and writes everything, or
+    writes nothing when the device refuses the call. Other calls read the device first and then
+    write.
     """
     try:
         payload, records, ignored = _parse_call(body, store=store, query_ts=query_ts)
