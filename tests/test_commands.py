@@ -152,32 +152,32 @@ def postgresql_only(on_postgresql):
         pytest.skip("the callback's function is PostgreSQL's")
 
 
+def drop_callback_function(cursor):
+    cursor.execute(f"DROP FUNCTION {CALLBACK_FUNCTION}")
+
+
+def make_callback_function_stale(cursor):
+    """Another body under the same signature (and comment): every call would fail."""
+    cursor.execute(
+        "SELECT pg_get_function_arguments(oid), pg_get_function_result(oid) "
+        "FROM pg_proc WHERE proname = %s",
+        [CALLBACK_FUNCTION],
+    )
+    arguments, result = cursor.fetchone()
+    cursor.execute(
+        f"CREATE OR REPLACE FUNCTION {CALLBACK_FUNCTION}({arguments}) RETURNS {result} "
+        "LANGUAGE plpgsql AS $body$ BEGIN RAISE EXCEPTION 'stale'; END $body$"
+    )
+
+
 @pytest.mark.parametrize(
-    "damage",
-    [
-        f"DROP FUNCTION {CALLBACK_FUNCTION}",
-        # A stale body under the same signature (and comment): every call would fail.
-        f"CREATE OR REPLACE FUNCTION {CALLBACK_FUNCTION} AS $body$ BEGIN "
-        "RAISE EXCEPTION 'stale'; END $body$",
-    ],
-    ids=["missing", "stale"],
+    "damage", [drop_callback_function, make_callback_function_stale], ids=["missing", "stale"]
 )
 def test_migrate_puts_back_the_callback_function(postgresql_only, db, callback_client, damage):
     device = DeviceFactory()
     callback_configure(device, write_bucket=BucketFactory(owner=device.owner))
     with connection.cursor() as cursor:
-        if damage.startswith("CREATE"):
-            # The same signature as the installed function, another body.
-            cursor.execute(
-                "SELECT pg_get_function_arguments(oid), pg_get_function_result(oid) "
-                "FROM pg_proc WHERE proname = %s",
-                [CALLBACK_FUNCTION],
-            )
-            arguments, result = cursor.fetchone()
-            damage = damage.replace(
-                " AS ", f"({arguments}) RETURNS {result} LANGUAGE plpgsql AS ", 1
-            )
-        cursor.execute(damage)
+        damage(cursor)
     run("migrate", "--verbosity", "0")
 
     response = callback_client.post(device, {"temperature": 21.5})
