@@ -60,7 +60,6 @@ PUBLIC = {
     "console-login",
     "console-logout",
     "admin:login",
-    "bench-bare",  # only with BENCH_BARE_VIEW, never in production
 }
 # Routes every signed-in user may read: the same for everyone.
 SHARED = {"api-endpoint-templates", "api-endpoint-template"}

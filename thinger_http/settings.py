@@ -279,9 +279,6 @@ LOGIN_URL = "console-login"
 LOGIN_REDIRECT_URL = "console-home"
 LOGOUT_REDIRECT_URL = "console-login"
 
-# Benchmarks: mount bench/ingest.py's bare view (thinger_http.bench_views); never in production.
-BENCH_BARE_VIEW = env_bool("BENCH_BARE_VIEW", False)
-
 # Security. Served over HTTPS (PUBLIC_URL https://...), every protection below is on unless
 # turned off; over plain http (`make run` on localhost) the ones that need HTTPS are off, so that
 # the console's cookies still work. `manage.py check --deploy` is clean with the production

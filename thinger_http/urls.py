@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -36,9 +35,3 @@ urlpatterns = [
 handler400 = "thinger_http.views.bad_request"
 handler404 = "thinger_http.views.not_found"
 handler500 = "thinger_http.views.server_error"
-
-if getattr(settings, "BENCH_BARE_VIEW", False):
-    from thinger_http import bench_views
-
-    # First, so that the baseline pays for no URL pattern the callback does not.
-    urlpatterns.insert(0, path("bench/bare", bench_views.bare, name="bench-bare"))
