@@ -1,4 +1,4 @@
-"""Benchmark of the connection-timeout sweep (``devices.services.device_sweep_timeouts``).
+"""Benchmark of the connection-timeout sweep (``devices.sweep.device_sweep_timeouts``).
 
     .venv/bin/python bench/sweep.py [--devices 100000] [--due 1000] [--repeat 5]
 
@@ -139,7 +139,7 @@ class Bench:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from devices.services import device_sweep_timeouts
+        from devices.sweep import device_sweep_timeouts
 
         times, queries = [], set()
         for _ in range(self.repeat):
@@ -169,7 +169,7 @@ class Bench:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from devices.services import device_sweep_timeouts
+        from devices.sweep import device_sweep_timeouts
 
         if connection.vendor != "postgresql":
             return None

@@ -152,6 +152,9 @@ def bucket_out(bucket):
 class RecordOutput(serializers.Serializer):
     ts = serializers.IntegerField(help_text="milliseconds since the Unix epoch")
     val = serializers.JSONField()
+    device = serializers.CharField(
+        required=False, help_text="the device whose callback wrote it; absent for the API's writes"
+    )
 
 
 class ExportInput(ClosedSerializer):
@@ -242,6 +245,7 @@ _READ_PARAMETERS = [
     OpenApiParameter("min_ts", int, description="oldest timestamp (ms), inclusive"),
     OpenApiParameter("max_ts", int, description="newest timestamp (ms), inclusive"),
     OpenApiParameter("sort", str, enum=["asc", "desc"], description="by ts; default desc"),
+    OpenApiParameter("device", str, description="only the records this device's callback wrote"),
 ]
 
 
@@ -258,6 +262,7 @@ def _read(request, bucket):
         min_ts=_ts_param(request, "min_ts"),
         max_ts=_ts_param(request, "max_ts"),
         sort=sort,
+        device=request.query_params.get("device", "").strip() or None,
     )
 
 

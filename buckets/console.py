@@ -113,8 +113,9 @@ def _records_page(bucket, before):
             "ts": ts,
             "at": ms_to_datetime(ts),
             "value": json.dumps(value, ensure_ascii=False),
+            "device": device,
         }
-        for ts, value in rows[:RECORDS_PER_PAGE]
+        for ts, value, device in rows[:RECORDS_PER_PAGE]
     ]
     return records, older
 
@@ -126,7 +127,7 @@ def _chart(bucket, range_form):
     rows = list(bucket_records(bucket=bucket, items=items, min_ts=min_ts))
     rows.reverse()
     series = {}
-    for ts, value in rows:
+    for ts, value, _ in rows:
         fields = value.items() if isinstance(value, dict) else [("value", value)]
         for key, item in fields:
             if isinstance(item, bool) or not isinstance(item, int | float):

@@ -3,7 +3,9 @@
 Records are read a page at a time with keyset pagination on the (bucket, ts) index (``ts > last
 ORDER BY ts LIMIT n``): each page is one index range scan, there is no long transaction or open
 cursor, and progress written between pages is visible to other connections at once. Values are
-read as JSON text: the JSON export copies it untouched; CSV and ARFF parse it once per row.
+read as JSON text: the JSON export copies it untouched; CSV and ARFF parse it once per row. Each
+file says which device wrote each record: a ``device`` key in JSON, a ``device`` column in CSV and
+ARFF when devices wrote records of the range (empty for the API's writes).
 
 CSV and ARFF need their columns before the first row: one aggregate query over the same range asks
 the database for the set of top-level keys (and, for ARFF, whether each holds only numbers).
@@ -31,6 +33,9 @@ CONTENT_TYPES = {
 
 # The CSV and ARFF column of records that are not JSON objects.
 VALUE_COLUMN = "value"
+# The CSV and ARFF column of the device that wrote each record, after ``ts``. Device ids are
+# identifiers: the JSON export writes them without escaping.
+DEVICE_COLUMN = "device"
 
 _EPOCH_DATE = date(1970, 1, 1)
 
@@ -77,10 +82,10 @@ def _count(export):
 
 
 def _pages(export):
-    """Lists of (ts, JSON text or None), oldest first, ``PAGE_SIZE`` at a time."""
+    """Lists of (ts, JSON text or None, device or None), oldest first, ``PAGE_SIZE`` at a time."""
     where, params = _range_sql(export)
     value = "value::text" if connection.vendor == "postgresql" else "value"
-    sql = f"SELECT ts, {value} FROM {_table()} WHERE {where} {{after}} ORDER BY ts LIMIT %s"  # noqa: S608 (table name only)
+    sql = f"SELECT ts, {value}, device FROM {_table()} WHERE {where} {{after}} ORDER BY ts LIMIT %s"  # noqa: S608 (table name only)
     after = []
     while True:
         with connection.cursor() as cursor:
@@ -93,6 +98,17 @@ def _pages(export):
         if len(rows) < PAGE_SIZE:
             return
         after = [rows[-1][0]]
+
+
+def _has_devices(export):
+    """Whether devices wrote records of the range (an index scan that stops at the first)."""
+    where, params = _range_sql(export)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {_table()} WHERE {where} AND device IS NOT NULL)",  # noqa: S608 (table name only)
+            params,
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def _keys(export):
@@ -282,10 +298,11 @@ def _row_cells(keys, value_index, value):
 
 
 def _layout(export, *, numeric=False):
-    """(columns, keys, index of the ``value`` column or None)."""
+    """(columns, keys, index of the ``value`` column or None, whether there is a device column)."""
     columns = _columns(export, numeric=numeric)
     keys = [key for key, _ in columns]
-    return columns, keys, keys.index(VALUE_COLUMN) if VALUE_COLUMN in keys else None
+    value_index = keys.index(VALUE_COLUMN) if VALUE_COLUMN in keys else None
+    return columns, keys, value_index, _has_devices(export)
 
 
 _scan = json.JSONDecoder().scan_once
@@ -309,18 +326,20 @@ _CSV_PLAIN = frozenset({str, int, float, type(None)})
 
 
 def _write_csv(export, out, pages, progress):
-    _, keys, value_index = _layout(export)
+    _, keys, value_index, devices = _layout(export)
     ts_text = _TS_TEXT[export.timestamp_format]
     writer = csv.writer(out, delimiter=";")
-    writer.writerow(["ts", *keys])
+    writer.writerow(["ts", DEVICE_COLUMN, *keys] if devices else ["ts", *keys])
     plain = _CSV_PLAIN.issuperset
     rows = 0
     for page in pages:
         lines = []
-        for ts, raw in page:
+        for ts, raw, device in page:
             cells = _row_cells(keys, value_index, _load(raw))
             if not plain(map(type, cells)):
                 cells = list(map(_cell, cells))
+            if devices:
+                cells.insert(0, device)
             lines.append((ts_text(ts), *cells))
         writer.writerows(lines)
         rows += len(page)
@@ -337,8 +356,9 @@ def _write_json(export, out, pages, progress):
         out.write(
             separator
             + ",\n".join(
-                f'{{"ts":{ts_json(ts)},"val":{raw if raw is not None else "null"}}}'
-                for ts, raw in page
+                f'{{"ts":{ts_json(ts)},"val":{raw if raw is not None else "null"}'
+                + (f',"device":"{device}"}}' if device is not None else "}")
+                for ts, raw, device in page
             )
         )
         separator = ",\n"
@@ -349,25 +369,27 @@ def _write_json(export, out, pages, progress):
 
 
 def _write_arff(export, out, pages, progress):
-    columns, keys, value_index = _layout(export, numeric=True)
+    columns, keys, value_index, devices = _layout(export, numeric=True)
     numeric = [is_numeric for _, is_numeric in columns]
     iso = export.timestamp_format == BucketExport.TimestampFormat.ISO
     ts_text = _TS_TEXT[export.timestamp_format]
     out.write(f"@relation {_arff_name(export.bucket.identifier)}\n\n")
     ts_type = "date \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\"" if iso else "numeric"
     out.write(f"@attribute ts {ts_type}\n")
+    if devices:
+        out.write(f"@attribute {DEVICE_COLUMN} string\n")
     for key, is_numeric in columns:
         out.write(f"@attribute {_arff_name(key)} {'numeric' if is_numeric else 'string'}\n")
     out.write("\n@data\n")
     rows = 0
     for page in pages:
         lines = []
-        for ts, raw in page:
+        for ts, raw, device in page:
             cells = _row_cells(keys, value_index, _load(raw))
+            lead = [ts_text(ts), _arff_cell(device, False)] if devices else [ts_text(ts)]
             lines.append(
                 ",".join(
-                    [ts_text(ts)]
-                    + [_arff_cell(cell, num) for cell, num in zip(cells, numeric, strict=True)]
+                    lead + [_arff_cell(cell, num) for cell, num in zip(cells, numeric, strict=True)]
                 )
             )
         out.write("\n".join(lines) + "\n")

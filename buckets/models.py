@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 
@@ -34,9 +35,9 @@ class Bucket(models.Model):
     tags = models.JSONField(default=list, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
-    # The last millisecond API writes gave a record at the server's time: the next one is later,
-    # so concurrent writes never pick the same one (buckets.services.claim_server_ts; a device's
-    # callbacks keep their own).
+    # The bucket's clock, where the database has no sequences (SQLite): the last millisecond it
+    # gave a record at the server's time (buckets.clock). On PostgreSQL the clock is a sequence of
+    # the bucket's own, which this value starts.
     last_server_ts = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
@@ -54,9 +55,12 @@ class Bucket(models.Model):
 
 
 class BucketRecord(models.Model):
-    """One stored record. ``ts`` is milliseconds since the epoch, unique within the bucket.
+    """One stored record. ``ts`` is milliseconds since the epoch, unique within the bucket;
+    ``device`` is the id of the device whose callback wrote it (None for the API's writes): text,
+    so that a record keeps it when the device is deleted.
 
-    The unique (bucket, ts) index is also the index every read and range delete uses.
+    The unique (bucket, ts) index is also the index every read and range delete uses; reads of
+    one device's records use (bucket, device, ts).
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -67,10 +71,19 @@ class BucketRecord(models.Model):
     )
     ts = models.BigIntegerField()
     value = models.JSONField(null=True)
+    # NULL for the API's writes, which keeps them out of the device index.
+    device = models.CharField(max_length=IDENTIFIER_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["bucket", "ts"], name="bucket_record_unique_ts")
+        ]
+        indexes = [
+            models.Index(
+                fields=["bucket", "device", "ts"],
+                name="bucket_record_device_ts",
+                condition=Q(device__isnull=False),
+            )
         ]
 
     def __str__(self):

@@ -4,7 +4,6 @@ import logging
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 
 from django.conf import settings
@@ -15,7 +14,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
-from thinger_http.db import save_changes
+from thinger_http.db import json_dumps, save_changes
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +22,8 @@ logger = logging.getLogger(__name__)
 # (the same bound as the device callback's).
 MAX_TS = 2**53 - 1
 
-# Server-assigned timestamps come from the writer's counter (the device's for its callbacks, the
-# bucket's for API writes), so concurrent calls of one writer never pick the same one; a record
-# stored with its own ts, or by another writer, can hold one already, and then the record takes
-# the next claim. A few rounds resolve any realistic collision, more means something is wrong.
-_MAX_COLLISION_ROUNDS = 20
-
-# Rows per INSERT: three parameters a row keeps every statement below SQLite's and PostgreSQL's
-# limits on bound parameters, whatever the size of the batch.
+# Rows per INSERT: four parameters a row keeps every statement below SQLite's limit on bound
+# parameters, whatever the size of the batch.
 _INSERT_CHUNK = 1000
 
 # Records per DELETE when clearing or enforcing retention: each chunk is its own short
@@ -38,120 +31,90 @@ _INSERT_CHUNK = 1000
 DELETE_CHUNK = 50_000
 
 
-def _insert_records(bucket_id, rows, *, replace):
-    """Insert (ts, value) rows; returns the set of ts that were written.
-
-    On PostgreSQL one statement for any number of rows; elsewhere a chunk per statement.
-    """
-    if not rows:
-        return set()
-    if connection.vendor == "postgresql":
-        statements = [
-            (
-                bucket_insert_sql(replace=replace),
-                bucket_insert_params(bucket_id=bucket_id, rows=rows),
-            )
-        ]
-    else:
-        statements = [
-            _insert_chunk(bucket_id, rows[start : start + _INSERT_CHUNK], replace=replace)
-            for start in range(0, len(rows), _INSERT_CHUNK)
-        ]
-    written = set()
-    with connection.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute(sql, params)
-            written |= {row[0] for row in cursor.fetchall()}
-    return written
-
-
-@cache
-def bucket_insert_sql(*, replace, after=None):
-    """PostgreSQL: an INSERT of (ts, value) rows returning the ts written, with the parameters of
-    ``bucket_insert_params``. ``replace``: a row replaces a stored record with its ts, else it is
-    skipped. ``after``: a one-row CTE of the enclosing statement to join, that the insert waits
-    for.
-
-    The rows travel as two arrays, so the text is the same for any number of them and is planned
-    once per connection. The device callback makes it part of its own statement.
-    """
-    table = connection.ops.quote_name(BucketRecord._meta.db_table)
-    join = f", {after}" if after else ""
-    return (
-        f"INSERT INTO {table} (bucket_id, ts, value) "  # noqa: S608 (table names only)
-        "SELECT %(bucket)s, ts, value::jsonb "
-        f"FROM unnest(%(ts)s::bigint[], %(values)s::text[]) AS r(ts, value){join} "
-        f"ON CONFLICT (bucket_id, ts) {_on_conflict(replace)} RETURNING ts"
-    )
-
-
-def bucket_insert_params(*, bucket_id, rows):
-    return {
-        "bucket": bucket_id,
-        "ts": [ts for ts, _ in rows],
-        "values": [_json_text(value) for _, value in rows],
-    }
-
-
-def _insert_chunk(bucket_id, rows, *, replace):
-    table = connection.ops.quote_name(BucketRecord._meta.db_table)
-    params = []
-    for ts, value in rows:
-        params += [bucket_id, ts, _json_text(value)]
-    sql = (
-        f"INSERT INTO {table} (bucket_id, ts, value) "  # noqa: S608 (table names only)
-        f"VALUES {', '.join(['(%s, %s, %s)'] * len(rows))} "
-        f"ON CONFLICT (bucket_id, ts) {_on_conflict(replace)} RETURNING ts"
-    )
-    return sql, params
-
-
-def _on_conflict(replace):
-    return "DO UPDATE SET value = excluded.value" if replace else "DO NOTHING"
-
-
-def _json_text(value):
-    """A record's value as its JSON column stores it (None: SQL NULL, as the ORM does)."""
-    return None if value is None else json.dumps(value)
-
-
-def bucket_write_records(*, bucket_id, explicit, server, claim):
-    """Store records in a bucket; call inside the caller's transaction.
+def bucket_write_records(*, bucket_id, device=None, explicit, server, now_ms):
+    """Store records in a bucket, within the caller's transaction; ``device`` is the id of the
+    device whose callback writes them (None for the API).
 
     ``explicit`` maps a timestamp the client gave to its value: it replaces a stored record with
     that timestamp, so a device that retries stores the record once. ``server`` lists values to
-    store at the server's time, 1 ms apart, in order, on milliseconds ``claim(count)`` gives (the
-    first of ``count``, see ``claim_server_ts``): they never overwrite anything, and the ones the
-    bucket already holds go to the next claim.
+    store at the server's time (``now_ms``): consecutive milliseconds of the bucket's clock, in
+    order. They never replace anything: one whose millisecond a record with its own timestamp
+    holds takes the clock's next, until all are stored, however many writers share the bucket.
+
+    On PostgreSQL this is the database function ``thinger_bucket_write``
+    (``buckets/migrations/0005_bucket_clock.sql``), whose clock never waits for another writer's
+    transaction; elsewhere (SQLite, one writer at a time) the same steps with the clock in the
+    bucket's row.
     """
-    _insert_records(bucket_id, list(explicit.items()), replace=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT thinger_bucket_write(%s, %s, %s::jsonb, %s::jsonb, %s)",
+                [bucket_id, device, *records_json(explicit, server), now_ms],
+            )
+        return
+    _insert_records(bucket_id, device, sorted(explicit.items()), replace=True)
     pending = list(server)
-    for _ in range(_MAX_COLLISION_ROUNDS):
-        if not pending:
-            return
-        first = claim(len(pending))
+    while pending:
+        first = _claim(bucket_id, now_ms, len(pending))
         rows = [(first + offset, value) for offset, value in enumerate(pending)]
-        written = _insert_records(bucket_id, rows, replace=False)
+        written = _insert_records(bucket_id, device, rows, replace=False)
         pending = [value for ts, value in rows if ts not in written]
-    raise RuntimeError(f"could not find free timestamps in bucket {bucket_id}")
 
 
-def claim_server_ts(model, pk, *, count, now_ms):
-    """The first of ``count`` consecutive milliseconds for records at the server's time: from
-    ``now_ms`` on, after every one the writer (a row of ``model`` with ``last_server_ts``) gave
-    before. The row stays locked until the caller's transaction ends, so a concurrent claim gets
-    the following ones.
-    """
-    table = connection.ops.quote_name(model._meta.db_table)
+def records_json(explicit, server):
+    """The arguments ``p_explicit`` and ``p_server`` of ``thinger_bucket_write``: JSON texts, or
+    None when there are no such records (PostgreSQL's jsonb keeps values, not their text)."""
+    pairs = sorted(explicit.items())
+    return (json_dumps(pairs) if pairs else None, json_dumps(server) if server else None)
+
+
+def _claim(bucket_id, now_ms, count):
+    """The first of ``count`` consecutive milliseconds of the bucket's clock (its row, where the
+    database writes one transaction at a time), at or after ``now_ms``."""
+    table = connection.ops.quote_name(Bucket._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET last_server_ts = "  # noqa: S608 (table name only)
             "CASE WHEN last_server_ts >= %s THEN last_server_ts + %s ELSE %s END "
             "WHERE id = %s RETURNING last_server_ts",
-            [now_ms, count, now_ms + count - 1, pk],
+            [now_ms, count, now_ms + count - 1, bucket_id],
         )
-        (last,) = cursor.fetchone()
-    return last - count + 1
+        row = cursor.fetchone()
+    if row is None:
+        raise IntegrityError(f"bucket {bucket_id} does not exist")
+    return row[0] - count + 1
+
+
+def _insert_records(bucket_id, device, rows, *, replace):
+    """Insert (ts, value) rows, a chunk per statement; returns the set of ts that were written."""
+    table = connection.ops.quote_name(BucketRecord._meta.db_table)
+    conflict = (
+        "DO UPDATE SET value = excluded.value, device = excluded.device"
+        if replace
+        else ("DO NOTHING")
+    )
+    written = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[start : start + _INSERT_CHUNK]
+            params = []
+            for ts, value in chunk:
+                params += [bucket_id, ts, _json_text(value), device]
+            cursor.execute(
+                f"INSERT INTO {table} (bucket_id, ts, value, device) "  # noqa: S608 (table name)
+                f"VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))} "
+                f"ON CONFLICT (bucket_id, ts) {conflict} RETURNING ts",
+                params,
+            )
+            written |= {row[0] for row in cursor.fetchall()}
+    return written
+
+
+def _json_text(value):
+    """A record's value as the ORM writes it to a JSON column (None: SQL NULL): SQLite keeps the
+    text as it is, and the ORM's lookups compare that text."""
+    return None if value is None else json.dumps(value)
 
 
 def record_ts(value):
@@ -184,12 +147,7 @@ def bucket_write(*, bucket, values, now_ms=None):
             server.append(value)
         else:
             explicit[ts] = {key: item for key, item in value.items() if key != "ts"}
-    bucket_write_records(
-        bucket_id=bucket.pk,
-        explicit=explicit,
-        server=server,
-        claim=lambda count: claim_server_ts(Bucket, bucket.pk, count=count, now_ms=now_ms),
-    )
+    bucket_write_records(bucket_id=bucket.pk, explicit=explicit, server=server, now_ms=now_ms)
     return len(explicit) + len(server)
 
 

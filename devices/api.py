@@ -19,8 +19,8 @@ from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, 
 from rest_framework import exceptions, serializers
 
 from devices import selectors, services
+from devices.callback.views import callback_view
 from devices.models import Device
-from devices.views_callback import callback_data
 from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
 from thinger_http.api_fields import (
     ClosedSerializer,
@@ -311,7 +311,7 @@ class CallbackSettingsView(_DeviceView):
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "POST":
-            return callback_data(request, *args, legacy=True, **kwargs)
+            return callback_view(request, *args, **kwargs)
         return super().dispatch(request, *args, **kwargs)
 
     @property

@@ -1,5 +1,4 @@
 import secrets
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -44,10 +43,6 @@ class Device(models.Model):
     remote_ip = models.GenericIPAddressField(null=True, blank=True)
     # Stored rather than computed so that the sweep is one indexed range query.
     timeout_at = models.DateTimeField(null=True, blank=True)
-    # The last millisecond this device's callbacks gave a record at the server's time: the next
-    # one is later, so its concurrent calls never pick the same one (buckets.services
-    # claim_server_ts; a bucket written through the API keeps its own).
-    last_server_ts = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["owner_id", "identifier"]
@@ -127,10 +122,6 @@ class CallbackSettings(models.Model):
                 errors[action] = "this property belongs to another device"
         if errors:
             raise ValidationError(errors)
-
-    @property
-    def timeout_delta(self):
-        return timedelta(minutes=self.timeout)
 
 
 class Property(models.Model):

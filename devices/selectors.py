@@ -29,19 +29,17 @@ class CallbackDevice:
     token_generation: int
     enabled: bool
     connected: bool
-    timeout: timedelta
+    timeout_minutes: int
     write_bucket_id: int | None  # None when off or when the bucket is disabled
     set_property_id: int | None
     call_endpoint_id: int | None  # None when off or when the endpoint is disabled
     send_property_id: int | None
-    send_property_value: str | None  # JSON text, None for null
+    send_property_value: str | None  # JSON text as the database stores it, None for null
 
 
 def device_for_callback(*, username, identifier):
-    """The device with its callback settings and the state of what they reference, or None.
-
-    The callback's hot path: one query, its text built once, only the columns it uses.
-    """
+    """The device with its callback settings and the state of what they reference, or None: one
+    query, its text built once, only the columns the callback uses."""
     with connection.cursor() as cursor:
         cursor.execute(device_callback_sql(), {"user": username, "identifier": identifier})
         row = cursor.fetchone()
@@ -56,7 +54,7 @@ def callback_device_from_row(row):
         token_generation=generation,
         enabled=bool(enabled),
         connected=bool(connected),
-        timeout=timedelta(minutes=DEFAULT_TIMEOUT_MINUTES if timeout is None else timeout),
+        timeout_minutes=DEFAULT_TIMEOUT_MINUTES if timeout is None else timeout,
         write_bucket_id=bucket,
         set_property_id=prop,
         call_endpoint_id=endpoint,
@@ -67,8 +65,8 @@ def callback_device_from_row(row):
 
 @cache
 def device_callback_sql():
-    """The device of ``%(user)s`` with id ``%(identifier)s``, as a callback sees it: its columns
-    are named, for the callback's one statement on PostgreSQL to build on."""
+    """The device of ``%(user)s`` with id ``%(identifier)s``, as a callback sees it (the
+    database function of the callback on PostgreSQL reads the same)."""
 
     def table(model):
         return connection.ops.quote_name(model._meta.db_table)

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from devices import services
+from devices import sweep
 
 
 @shared_task(name="devices.tasks.device_sweep_timeouts")
 def device_sweep_timeouts():
     """Run by beat every ``DEVICE_SWEEP_INTERVAL_SECONDS``; safe on several workers at once."""
-    return services.device_sweep_timeouts()
+    return sweep.device_sweep_timeouts()

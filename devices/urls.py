@@ -1,13 +1,14 @@
 from django.urls import path
 
-from devices import api, views_callback
+from devices import api
+from devices.callback.views import callback_view
 
 DEVICE = "users/<id:user>/devices/<id:device>"
 
 urlpatterns = [
     path(
         f"v3/{DEVICE}/callback/data",
-        views_callback.callback_data,
+        callback_view,
         name="device-callback-data",
     ),
     # GET and PUT read and set the callback settings; POST is the legacy device callback path.

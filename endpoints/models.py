@@ -79,14 +79,18 @@ class EndpointCall(models.Model):
     )
     payload = models.JSONField(null=True)
     ts = models.BigIntegerField(help_text="Milliseconds since the epoch of the triggering data.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
+    # Defaults in the database too: the device callback's function on PostgreSQL records a call
+    # with only what the call decides (devices/migrations/0005_callback.sql).
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
     created = models.DateTimeField(auto_now_add=True)
     # Pending: when the call is due. Sending: when the worker's lease ends; past it, the worker is
     # presumed dead and the requeue sweep puts the call back to pending.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    last_error = models.TextField(blank=True, db_default="")
 
     class Meta:
         ordering = ["-created", "-id"]

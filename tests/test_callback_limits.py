@@ -1,5 +1,6 @@
 """The callback under pressure: rate limit, unreachable database, query budget (SPEC 1)."""
 
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
@@ -12,14 +13,11 @@ from endpoints.models import EndpointCall
 from tests.factories import BucketFactory, DeviceFactory, PropertyFactory, callback_configure
 
 # What one callback with every action on costs. SQLite: the device with its settings and what
-# they reference, savepoint, bucket insert, property update, endpoint call insert, device update,
-# statistics upsert, savepoint release. PostgreSQL writes the property, the device and its
-# "connected" event in one statement, so 7; and a call that calls no endpoint is the read and
-# one statement.
-# A call with every action on, one record at the server's time: its millisecond is claimed from
-# the device's counter (one query; records with their own ts skip it). On PostgreSQL the call's
-# transaction starts by queueing for the device's advisory lock (one query).
-CALLBACK_QUERIES = {"sqlite": 9, "postgresql": 9}
+# they reference, savepoint, bucket insert, the bucket's clock, property update, endpoint call
+# insert, device update, statistics upsert, savepoint release. PostgreSQL: one call of the
+# callback's function, which a test's transaction guards with a savepoint (SAVEPOINT, the call,
+# RELEASE); in production (autocommit) the call alone, see the last test here.
+CALLBACK_QUERIES = {"sqlite": 9, "postgresql": 3}
 
 
 def test_call_over_the_rate_is_429_with_retry_after(
@@ -77,15 +75,46 @@ def test_unreachable_database_is_503_with_retry_after(
     assert_nothing_stored()
 
 
+@contextmanager
+def endpoint_call_fails():
+    """Recording the endpoint call fails as a disk would ("I/O error"): in the database function
+    on PostgreSQL (a trigger), in the ORM elsewhere."""
+    if connection.vendor != "postgresql":
+        with mock.patch(
+            "devices.callback.portable.endpoint_call_record",
+            side_effect=OperationalError("disk I/O error"),
+        ):
+            yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_disk_error() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'disk I/O error' USING ERRCODE = 'io_error'; END $$; "
+            "CREATE TRIGGER test_disk_error BEFORE INSERT ON endpoints_endpointcall "
+            "FOR EACH ROW EXECUTE FUNCTION test_disk_error()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_disk_error ON endpoints_endpointcall")
+        cursor.execute("DROP FUNCTION test_disk_error()")
+
+
+@pytest.fixture
+def failing_endpoint_call():
+    with endpoint_call_fails():
+        yield
+
+
 def test_failed_write_mid_callback_is_503_and_leaves_nothing_behind(
-    callback_client, callback_device, assert_json_error, assert_nothing_stored
+    callback_client,
+    callback_device,
+    assert_json_error,
+    assert_nothing_stored,
+    failing_endpoint_call,
 ):
     """The bucket insert and property update already ran when the endpoint call fails: all of
     it is rolled back, so a device that retries after the 503 stores its data once."""
-    with mock.patch(
-        "devices.services.endpoint_call_record", side_effect=OperationalError("disk I/O error")
-    ):
-        response = callback_client.post(callback_device, {"temperature": 21.5})
+    response = callback_client.post(callback_device, {"temperature": 21.5})
 
     assert_json_error(response, 503)
     assert response["Retry-After"]
@@ -96,10 +125,9 @@ def test_failed_write_mid_callback_is_503_and_leaves_nothing_behind(
 def test_failed_write_is_rolled_back_outside_a_test_transaction_too(
     callback_client, callback_device, assert_json_error, assert_nothing_stored
 ):
-    """The same with real BEGIN and ROLLBACK, as in production (no test savepoint)."""
-    with mock.patch(
-        "devices.services.endpoint_call_record", side_effect=OperationalError("disk I/O error")
-    ):
+    """The same with real BEGIN and ROLLBACK (or the function's own transaction), as in
+    production (no test savepoint)."""
+    with endpoint_call_fails():
         response = callback_client.post(callback_device, {"temperature": 21.5})
 
     assert_json_error(response, 503)
@@ -123,7 +151,7 @@ def test_callback_with_every_action_costs_a_fixed_number_of_queries(
 def test_first_call_costs_one_more_query_for_the_connected_event(
     callback_client, callback_device, django_assert_num_queries
 ):
-    extra = 0 if connection.vendor == "postgresql" else 1  # in the same statement
+    extra = 0 if connection.vendor == "postgresql" else 1  # in the same function
     with django_assert_num_queries(CALLBACK_QUERIES[connection.vendor] + extra):
         response = callback_client.post(callback_device, {"temperature": 21.5})
 
@@ -143,20 +171,22 @@ def test_batch_of_50_records_costs_as_many_queries_as_one(
 ):
     callback_client.post(callback_device, b"{}")
     claim = 0 if "ts" in batch[0] else 1
+    queries = {"sqlite": CALLBACK_QUERIES["sqlite"] - 1 + claim, "postgresql": 3}
 
-    with django_assert_num_queries(CALLBACK_QUERIES[connection.vendor] - 1 + claim):
+    with django_assert_num_queries(queries[connection.vendor]):
         response = callback_client.post(callback_device, batch)
 
     assert response.status_code == 200
     assert BucketRecord.objects.count() == 51
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_devices_usual_call_is_one_statement_on_postgresql(
     callback_client, device, django_assert_num_queries
 ):
     """write_bucket, set_property and send_property, the token check and the statistics: on
-    PostgreSQL one statement reads the device and writes everything (SQLite reads, then writes
-    in a transaction)."""
+    PostgreSQL one statement reads the device and writes everything, committed on its own, as in
+    production (SQLite reads, then writes in a transaction)."""
     state = PropertyFactory(device=device, identifier="state")
     callback_configure(
         device,
@@ -179,7 +209,7 @@ def test_actions_that_are_off_cost_no_queries(callback_client, device, django_as
     callback_configure(device, write_bucket=BucketFactory(owner=device.owner, enabled=False))
     callback_client.post(device, b"{}")
 
-    with django_assert_num_queries({"sqlite": 5, "postgresql": 1}[connection.vendor]):
+    with django_assert_num_queries({"sqlite": 5, "postgresql": 3}[connection.vendor]):
         response = callback_client.post(device, {"temperature": 21.5})
 
     assert response.status_code == 200

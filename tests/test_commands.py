@@ -8,12 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
-from buckets.models import BucketRecord
 from devices.models import Device
-from devices.services import CALLBACK_FUNCTION, device_rotate_token
-from tests.factories import BucketFactory, DeviceFactory, UserFactory, callback_configure
+from devices.services import device_rotate_token
+from tests.factories import DeviceFactory, UserFactory
 
 
 def run(*args):
@@ -135,62 +133,3 @@ def test_callback_url_of_an_unknown_device_is_an_error(db, user, device):
 
     with pytest.raises(CommandError, match="has no device"):
         run("callback_url", user, device)
-
-
-def callback_function(cursor):
-    """(oid, comment) of each PostgreSQL function of the device callback."""
-    cursor.execute(
-        "SELECT oid, obj_description(oid, 'pg_proc') FROM pg_proc WHERE proname = %s",
-        [CALLBACK_FUNCTION],
-    )
-    return cursor.fetchall()
-
-
-@pytest.fixture
-def postgresql_only(on_postgresql):
-    if not on_postgresql:
-        pytest.skip("the callback's function is PostgreSQL's")
-
-
-def drop_callback_function(cursor):
-    cursor.execute(f"DROP FUNCTION {CALLBACK_FUNCTION}")
-
-
-def make_callback_function_stale(cursor):
-    """Another body under the same signature (and comment): every call would fail."""
-    cursor.execute(
-        "SELECT pg_get_function_arguments(oid), pg_get_function_result(oid) "
-        "FROM pg_proc WHERE proname = %s",
-        [CALLBACK_FUNCTION],
-    )
-    arguments, result = cursor.fetchone()
-    cursor.execute(
-        f"CREATE OR REPLACE FUNCTION {CALLBACK_FUNCTION}({arguments}) RETURNS {result} "
-        "LANGUAGE plpgsql AS $body$ BEGIN RAISE EXCEPTION 'stale'; END $body$"
-    )
-
-
-@pytest.mark.parametrize(
-    "damage", [drop_callback_function, make_callback_function_stale], ids=["missing", "stale"]
-)
-def test_migrate_puts_back_the_callback_function(postgresql_only, db, callback_client, damage):
-    device = DeviceFactory()
-    callback_configure(device, write_bucket=BucketFactory(owner=device.owner))
-    with connection.cursor() as cursor:
-        damage(cursor)
-    run("migrate", "--verbosity", "0")
-
-    response = callback_client.post(device, {"temperature": 21.5})
-    assert response.status_code == 200
-    assert BucketRecord.objects.filter(value={"temperature": 21.5}).count() == 1
-    with connection.cursor() as cursor:
-        assert len(callback_function(cursor)) == 1
-
-
-def test_migrate_leaves_an_up_to_date_callback_function_alone(postgresql_only, db):
-    with connection.cursor() as cursor:
-        before = callback_function(cursor)
-        run("migrate", "--verbosity", "0")
-        assert callback_function(cursor) == before
-    [(_, comment)] = before
-    assert comment.startswith("thinger-http ")

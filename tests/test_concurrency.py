@@ -65,10 +65,10 @@ def busy_device(db, settings):
 @pytest.fixture(autouse=True)
 def in_flight(monkeypatch):
     """The most callbacks the server had in progress at once: proof the posts overlapped."""
-    from devices import views_callback
+    from devices.callback import views
 
     lock, state = threading.Lock(), {"now": 0, "peak": 0}
-    ingest = views_callback.callback_ingest
+    ingest = views.callback_ingest
 
     def counted(**kwargs):
         with lock:
@@ -80,7 +80,7 @@ def in_flight(monkeypatch):
             with lock:
                 state["now"] -= 1
 
-    monkeypatch.setattr(views_callback, "callback_ingest", counted)
+    monkeypatch.setattr(views, "callback_ingest", counted)
     return state
 
 

@@ -19,15 +19,12 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from datetime import timedelta
-from unittest import mock
 
-import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from buckets.models import BucketRecord
-from devices import services
 from endpoints.models import EndpointCall
 from endpoints.tasks import endpoint_requeue_pending
 from tests.factories import BucketFactory, DeviceFactory, EndpointFactory, callback_configure
@@ -70,15 +67,28 @@ def database_refusing_connections():
         connection.settings_dict["PORT"] = saved
 
 
-def kill_own_session():
-    """Terminate this process's PostgreSQL session from another one, as a failover or an
-    administrator's ``pg_terminate_backend`` does."""
-    pid = connection.connection.info.backend_pid
-    db = connection.settings_dict
-    params = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"]}
-    params.update(host=db["HOST"] or None, port=db["PORT"] or None)
-    with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+@contextmanager
+def session_killed_on_insert_into(table):
+    """The PostgreSQL session dies, as on a failover or an administrator's
+    ``pg_terminate_backend``, when a row is inserted into ``table``: in the middle of the
+    callback's function, its earlier writes done and nothing committed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_session_dies() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); RETURN NEW; "
+            "END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_session_dies BEFORE INSERT ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION test_session_dies()"
+        )
+    try:
+        yield
+    finally:
+        connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER test_session_dies ON {table}")
+            cursor.execute("DROP FUNCTION test_session_dies()")
 
 
 def assert_503(response, assert_json_error):
@@ -116,8 +126,8 @@ def test_database_refusing_connections_is_503_and_stores_nothing(
 
 
 @pytest.mark.parametrize(
-    "where",
-    ["endpoint_call_record", "_stats_add"],
+    "table",
+    ["endpoints_endpointcall", "devices_devicedailystats"],
     ids=["mid-transaction", "before-commit"],
 )
 def test_session_killed_during_the_callback_is_503_and_stores_nothing(
@@ -127,20 +137,14 @@ def test_session_killed_during_the_callback_is_503_and_stores_nothing(
     retry_after,
     assert_json_error,
     assert_nothing_stored,
-    where,
+    table,
 ):
     """The bucket insert and the property update already ran (mid-transaction), or everything
-    but COMMIT did (before-commit), when the session dies: PostgreSQL rolls it all back."""
-    original = getattr(services, where)
-
-    def then_die(*args, **kwargs):
-        result = original(*args, **kwargs)
-        kill_own_session()
-        return result
-
-    with mock.patch.object(services, where, side_effect=then_die):
+    but COMMIT did (before-commit: the statistics are the call's last write), when the session
+    dies: PostgreSQL rolls it all back."""
+    with session_killed_on_insert_into(table):
         response = callback_client.post(callback_device, {"temperature": 21.5})
-    faults.append(f"session killed {where}")
+    faults.append(f"session killed on insert into {table}")
 
     assert_503(response, assert_json_error)
     assert_nothing_stored()

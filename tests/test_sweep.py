@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from devices import services
 from devices.models import ConnectionEvent, Device
-from devices.tasks import device_sweep_timeouts
+from devices.sweep import device_sweep_timeouts
+from devices.tasks import device_sweep_timeouts as sweep_task
 from devices.tokens import callback_token_for
 from tests.factories import DeviceFactory, UserFactory
 
@@ -56,7 +56,7 @@ def test_task_disconnects_an_overdue_device_and_records_the_deadline():
     overdue = connected_device(now - MINUTE)
     not_due = connected_device(now + 5 * MINUTE)
 
-    result = device_sweep_timeouts.apply()
+    result = sweep_task.apply()
 
     assert result.successful()
     assert result.get() == 1
@@ -73,7 +73,7 @@ def test_device_due_exactly_now_is_disconnected():
     now = timezone.now()
     device = connected_device(now)
 
-    assert services.device_sweep_timeouts(now=now) == 1
+    assert device_sweep_timeouts(now=now) == 1
 
     device.refresh_from_db()
     assert not device.connected
@@ -86,7 +86,7 @@ def test_disconnected_and_never_connected_devices_are_left_alone():
     )
     never = DeviceFactory()
 
-    assert services.device_sweep_timeouts(now=now) == 0
+    assert device_sweep_timeouts(now=now) == 0
 
     assert not ConnectionEvent.objects.exists()
     gone.refresh_from_db()
@@ -98,8 +98,8 @@ def test_sweeping_twice_records_one_event():
     now = timezone.now()
     device = connected_device(now - MINUTE)
 
-    assert services.device_sweep_timeouts(now=now) == 1
-    assert services.device_sweep_timeouts(now=now + MINUTE) == 0
+    assert device_sweep_timeouts(now=now) == 1
+    assert device_sweep_timeouts(now=now + MINUTE) == 0
 
     assert events(device) == [("disconnected", now - MINUTE)]
 
@@ -111,7 +111,7 @@ def test_two_sweeps_at_once_record_one_event_per_device(monkeypatch):
     SQLite serialises writers, so there the second sweep simply runs after the first, at the
     same ``now``.
     """
-    monkeypatch.setattr(services, "SWEEP_CHUNK", 10)
+    monkeypatch.setattr("devices.sweep.SWEEP_CHUNK", 10)
     now = timezone.now()
     owner = UserFactory()
     devices = [connected_device(now - i * MINUTE, owner=owner) for i in range(1, 81)]
@@ -123,7 +123,7 @@ def test_two_sweeps_at_once_record_one_event_per_device(monkeypatch):
         def sweep():
             try:
                 start.wait(timeout=10)
-                results.append(services.device_sweep_timeouts(now=now))
+                results.append(device_sweep_timeouts(now=now))
             except Exception as exc:
                 errors.append(exc)
             finally:
@@ -136,7 +136,7 @@ def test_two_sweeps_at_once_record_one_event_per_device(monkeypatch):
             thread.join(timeout=30)
         assert not errors
     else:
-        results = [services.device_sweep_timeouts(now=now) for _ in range(2)]
+        results = [device_sweep_timeouts(now=now) for _ in range(2)]
 
     assert len(results) == 2
     assert sum(results) == len(devices)
@@ -149,7 +149,7 @@ def test_two_sweeps_at_once_record_one_event_per_device(monkeypatch):
 def test_a_callback_after_the_timeout_reconnects_and_a_later_timeout_disconnects_again(client):
     now = timezone.now()
     device = connected_device(now - MINUTE)
-    assert services.device_sweep_timeouts() == 1
+    assert device_sweep_timeouts() == 1
 
     response = post_callback(client, device, {"temperature": 21.5})
 
@@ -159,10 +159,10 @@ def test_a_callback_after_the_timeout_reconnects_and_a_later_timeout_disconnects
     assert device.timeout_at > now
     kinds = [kind for kind, _ in events(device)]
     assert kinds == ["disconnected", "connected"]
-    assert services.device_sweep_timeouts() == 0
+    assert device_sweep_timeouts() == 0
 
     later = device.timeout_at + timedelta(seconds=1)
-    assert services.device_sweep_timeouts(now=later) == 1
+    assert device_sweep_timeouts(now=later) == 1
 
     device.refresh_from_db()
     assert not device.connected
@@ -176,7 +176,7 @@ def test_a_callback_that_moved_the_deadline_keeps_the_device_connected(client):
     device = connected_device(now - MINUTE)
 
     assert post_callback(client, device, {"on": True}).status_code == 200
-    assert services.device_sweep_timeouts(now=now) == 0
+    assert device_sweep_timeouts(now=now) == 0
 
     device.refresh_from_db()
     assert device.connected
@@ -194,7 +194,7 @@ def test_a_callback_racing_a_sweep_is_not_lost(client):
     def sweep_and_hold_the_lock():
         try:
             with transaction.atomic():
-                assert services.device_sweep_timeouts() == 1
+                assert device_sweep_timeouts() == 1
                 swept.set()
                 threading.Event().wait(0.5)
         except Exception as exc:
@@ -217,7 +217,7 @@ def test_a_callback_racing_a_sweep_is_not_lost(client):
 
 
 def test_chunks_are_repeated_until_nothing_is_due(monkeypatch):
-    monkeypatch.setattr(services, "SWEEP_CHUNK", 3)
+    monkeypatch.setattr("devices.sweep.SWEEP_CHUNK", 3)
     now = timezone.now()
     owner = UserFactory()
     for i in range(1, 8):
@@ -225,7 +225,7 @@ def test_chunks_are_repeated_until_nothing_is_due(monkeypatch):
     connected_device(now + MINUTE, owner=owner)
 
     with CaptureQueriesContext(connection) as queries:
-        assert services.device_sweep_timeouts(now=now) == 7
+        assert device_sweep_timeouts(now=now) == 7
 
     # Three chunks: 3 + 3 + 1.
     assert sum("UPDATE" in query["sql"] for query in queries) == 3
@@ -240,7 +240,7 @@ def test_nothing_due_is_one_query(django_assert_num_queries):
     DeviceFactory(owner=owner, connected=False, timeout_at=now - 60 * MINUTE)
 
     with django_assert_num_queries(1):
-        assert services.device_sweep_timeouts(now=now) == 0
+        assert device_sweep_timeouts(now=now) == 0
 
 
 def test_query_count_does_not_grow_with_due_devices():
@@ -252,9 +252,9 @@ def test_query_count_does_not_grow_with_due_devices():
         connected_device(now - i * MINUTE, owner=owner)
 
     with CaptureQueriesContext(connection) as two:
-        assert services.device_sweep_timeouts(now=now - 60 * MINUTE) == 2
+        assert device_sweep_timeouts(now=now - 60 * MINUTE) == 2
     with CaptureQueriesContext(connection) as fifty:
-        assert services.device_sweep_timeouts(now=now) == 50
+        assert device_sweep_timeouts(now=now) == 50
 
     assert len(two) == len(fifty) <= 3
     assert ConnectionEvent.objects.count() == 52
@@ -286,7 +286,7 @@ def test_nothing_due_among_100000_devices_is_one_query_on_the_partial_index(
         cursor.execute(f"ANALYZE {Device._meta.db_table}")
 
     with django_assert_num_queries(1) as captured:
-        assert services.device_sweep_timeouts(now=now) == 0
+        assert device_sweep_timeouts(now=now) == 0
 
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {captured.captured_queries[0]['sql']}")

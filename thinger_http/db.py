@@ -1,5 +1,8 @@
 """Small database helpers shared by the apps' services."""
 
+import json
+
+import orjson
 from django.utils import timezone
 
 
@@ -19,3 +22,13 @@ def save_changes(instance, fields):
     if not model._default_manager.filter(pk=instance.pk).update(**values):
         raise model.DoesNotExist(f"this {model._meta.verbose_name} no longer exists")
     return instance
+
+
+def json_dumps(value):
+    """``value`` (parsed from JSON, so its numbers are finite) as JSON text: orjson, which writes
+    what the standard library would, and the standard library for what orjson refuses (integers
+    beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)

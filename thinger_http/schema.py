@@ -17,3 +17,17 @@ class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+
+
+class CallbackAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "devices.callback.auth.CallbackAuthentication"
+    name = "callbackToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "the device's callback token (or ?authorization=), or an API token "
+            "of its owner",
+        }

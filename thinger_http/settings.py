@@ -194,7 +194,9 @@ CALLBACK_RATE = env_rate("CALLBACK_RATE", "600/m")
 CALLBACK_RETRY_AFTER_SECONDS = env_int("CALLBACK_RETRY_AFTER_SECONDS", 5, minimum=1)
 CALLBACK_TOKEN_KEY = env_str("CALLBACK_TOKEN_KEY") or SECRET_KEY
 
+# Where the callback's rate limit counts (devices.callback.throttle): the cache and a key prefix.
 RATELIMIT_USE_CACHE = "default"
+RATELIMIT_CACHE_PREFIX = "rl:"
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,10 @@
-"""The device callback: what devices call. Thin: read the request, call the service, answer."""
+"""The callback's rate limit: ``CALLBACK_RATE`` calls per device, DRF's throttle class.
+
+A counter per device and fixed window, in the cache the settings name (``RATELIMIT_USE_CACHE``):
+Redis in services mode, where web processes take a busy device's calls in leases (one INCRBY for
+several calls), the process's own memory in embedded mode. With Redis unreachable the limit is
+skipped and a warning logged: it protects the server, the data comes first.
+"""
 
 import logging
 import threading
@@ -9,51 +15,43 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError
-from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
-
-from devices.services import (
-    CallbackError,
-    callback_authenticate,
-    callback_ingest,
-    parse_remote_ip,
-)
-from thinger_http.responses import empty_ok, json_error
+from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
 
-_BEARER = "bearer "
 
+class CallbackRateThrottle(BaseThrottle):
+    """At most ``CALLBACK_RATE`` calls per device (off when the setting is empty); ``wait()`` is
+    the ``Retry-After`` of a refused call."""
 
-def _token(request):
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header[: len(_BEARER)].lower() == _BEARER:
-        return header[len(_BEARER) :].strip()
-    return request.GET.get("authorization", "").strip()
+    def allow_request(self, request, view):
+        self.retry_after = rate_limited(view.kwargs["user"], view.kwargs["device"])
+        return self.retry_after is None
+
+    def wait(self):
+        return self.retry_after
 
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _rate_limited(username, identifier):
+def rate_limited(username, identifier):
     """Seconds to wait when the device is over ``CALLBACK_RATE``, else None.
 
-    A counter per device and fixed window, in the cache django-ratelimit's settings name. On
-    Redis, calls are counted in leases: a web process takes a few calls of the device's window
-    at once (one INCRBY) and counts them down in memory, so that a busy device costs Redis a
-    round trip now and then rather than on every call (see ``_Leases``). Elsewhere every call
-    is counted in the cache.
+    A counter per device and fixed window. On Redis, calls are counted in leases: a web process
+    takes a few calls of the device's window at once (one INCRBY) and counts them down in
+    memory, so that a busy device costs Redis a round trip now and then rather than on every
+    call (see ``_Leases``). Elsewhere every call is counted in the cache.
     """
     if not settings.CALLBACK_RATE:
         return None
     limit, period = _split_rate(settings.CALLBACK_RATE)
     now = time.time()
     window = int(now // period)
-    prefix = getattr(settings, "RATELIMIT_CACHE_PREFIX", "rl:")
+    prefix = settings.RATELIMIT_CACHE_PREFIX
     key = f"{prefix}device-callback:{username}/{identifier}:{period}:{window}"
-    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    cache = caches[settings.RATELIMIT_USE_CACHE]
     if isinstance(cache, RedisCache):
         allowed = _leased_call(cache, key, limit, period, window)
     else:
@@ -169,58 +167,3 @@ def _redis_connection(cache):
 def _split_rate(rate):
     count, _, unit = rate.partition("/")
     return int(count), _PERIODS[unit[-1]] * int(unit[:-1] or 1)
-
-
-def _read_body(request):
-    limit = settings.CALLBACK_MAX_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        return None
-    body = request.read(limit + 1)
-    return None if len(body) > limit else body
-
-
-@csrf_exempt
-def callback_data(request, user, device, legacy=False):
-    if request.method not in ("POST", "GET") or (legacy and request.method != "POST"):
-        response = json_error(405, f"method {request.method} is not allowed here")
-        response["Allow"] = "POST" if legacy else "GET, POST"
-        return response
-    try:
-        claims = callback_authenticate(token=_token(request), username=user, identifier=device)
-        retry_after = _rate_limited(user, device)
-        if retry_after:
-            raise CallbackError(
-                429, "too many requests for this device", {"Retry-After": str(retry_after)}
-            )
-        body = b""
-        if request.method == "POST":
-            body = _read_body(request)
-            if body is None:
-                raise CallbackError(413, f"body is larger than {settings.CALLBACK_MAX_BYTES} bytes")
-        result = callback_ingest(
-            claims=claims,
-            username=user,
-            identifier=device,
-            body=body,
-            store=request.method == "POST",
-            query_ts=request.GET.get("ts"),
-            remote_ip=parse_remote_ip(request.GET.get("ip"), request.META.get("REMOTE_ADDR")),
-        )
-    except CallbackError as exc:
-        return json_error(exc.status, exc.message, exc.headers)
-    except (DataError, IntegrityError):
-        logger.warning("callback data refused by the database", exc_info=True)
-        return json_error(400, "the data cannot be stored: a value is out of range or invalid")
-    except (OperationalError, InterfaceError):
-        retry = str(settings.CALLBACK_RETRY_AFTER_SECONDS)
-        return json_error(503, "storage unavailable, retry later", {"Retry-After": retry})
-    if not result.body:
-        return empty_ok(result.headers)
-    response = HttpResponse(result.body, status=200)
-    for name, value in result.headers.items():
-        response[name] = value
-    return response
