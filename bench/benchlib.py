@@ -8,9 +8,10 @@ from urllib.parse import urlsplit, urlunsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def use_database(name):
+def use_database(name, *, fresh=False):
     """Point ``DATABASE_URL`` (PostgreSQL) at the database ``name`` on the same server, created
-    if missing; never the project's own. Returns False when ``DATABASE_URL`` is not set."""
+    if missing (``fresh``: created anew, whatever a previous run left); never the project's own.
+    Returns False when ``DATABASE_URL`` is not set."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         return False
@@ -21,6 +22,10 @@ def use_database(name):
 
         maintenance = urlunsplit(parts._replace(path="/postgres"))
         with psycopg.connect(maintenance, autocommit=True) as conn:
+            if fresh:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not found:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -9,6 +9,8 @@ register_converter(IdentifierConverter, "id")
 register_converter(TokenIdConverter, "tokenid")
 
 urlpatterns = [
+    # First: the device callback is most of the traffic, and it is resolved before any other.
+    path("", include("devices.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("oauth/token", api_views.OAuthTokenView.as_view(), name="oauth-token"),
@@ -20,7 +22,6 @@ urlpatterns = [
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("devices.urls")),
     path("", include("buckets.urls")),
     path("", include("endpoints.urls")),
     # The browser console.

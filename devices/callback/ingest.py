@@ -9,7 +9,7 @@ PostgreSQL one round trip to a database function (``postgresql.py``), elsewhere 
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 
 from django.db import connection
 from django.utils import timezone
@@ -107,6 +107,7 @@ def callback_ingest(*, claims, username, identifier, body=None, query_ts=None, r
     return answer
 
 
+@cache
 def writer():
     """The write path of this database: one function call on PostgreSQL, the ORM elsewhere."""
     return postgresql.write if connection.vendor == "postgresql" else portable.write

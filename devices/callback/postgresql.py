@@ -3,7 +3,7 @@
 
 from contextlib import nullcontext
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from buckets.services import records_json
 from devices.models import DEFAULT_TIMEOUT_MINUTES
@@ -40,10 +40,11 @@ def write(call):
         call.size,
         DEFAULT_TIMEOUT_MINUTES,
     ]
+    db = connections[DEFAULT_DB_ALIAS]
     # Inside a caller's transaction, a savepoint keeps a failed call from aborting it; a request
     # has none (autocommit), and the function's statement is its own transaction.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
-    with guard, connection.cursor() as cursor:
+    guard = transaction.atomic() if db.in_atomic_block else nullcontext()
+    with guard, db.cursor() as cursor:
         cursor.execute(_CALL, params)
         reason, body, call_id = cursor.fetchone()
     if call_id is not None:

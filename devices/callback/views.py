@@ -71,6 +71,28 @@ class CallbackView(APIView):
     content_negotiation_class = SingleContentNegotiation
     http_method_names = ["get", "post"]
 
+    # Stateless: one instance of each serves every call.
+    _authenticators = (CallbackAuthentication(),)
+    _parsers = (CallbackParser(),)
+    _negotiator = SingleContentNegotiation()
+
+    def get_authenticators(self):
+        return self._authenticators
+
+    def get_parsers(self):
+        return self._parsers
+
+    def get_content_negotiator(self):
+        return self._negotiator
+
+    def initial(self, request, *args, **kwargs):
+        """What a call goes through before its method: authentication, then the rate limit.
+        (No permissions, versions or format suffixes here; an error's renderer is chosen when
+        there is one.)"""
+        self.format_kwarg = None
+        self.perform_authentication(request)
+        self.check_throttles(request)
+
     @property
     def default_response_headers(self):
         return {}
@@ -117,13 +139,14 @@ class CallbackView(APIView):
         return self.ingest(request, user, device, None)
 
     def ingest(self, request, user, device, body):
+        query = request.query_params
         answer = callback_ingest(
             claims=request.auth,
             username=user,
             identifier=device,
             body=body,
-            query_ts=request.GET.get("ts"),
-            remote_ip=remote_ip(request.GET.get("ip"), request.META.get("REMOTE_ADDR")),
+            query_ts=query.get("ts"),
+            remote_ip=remote_ip(query.get("ip"), request._request.META.get("REMOTE_ADDR")),
         )
         if answer.body is None:
             return empty_ok(answer.headers)
