@@ -22,6 +22,7 @@ from tests.factories import (
     DeviceFactory,
     EndpointFactory,
     PropertyFactory,
+    UserFactory,
     callback_configure,
 )
 from tests.reliability import report
@@ -203,3 +204,44 @@ def test_parallel_callbacks_in_one_millisecond_get_consecutive_server_times(
         range(120)
     )
     assert daily_totals(busy_device)["calls"] == 120
+
+
+def test_50_devices_posting_at_once_into_one_bucket_store_every_call_once_with_its_device(
+    live_server, settings, in_flight
+):
+    """A fleet sharing a bucket, every call at the same server millisecond: each 200 is one
+    record, none is refused or lost, no two share a ts, and each says which device wrote it."""
+    settings.CALLBACK_RATE = None
+    owner = UserFactory()
+    bucket = BucketFactory(owner=owner)
+    devices = [DeviceFactory(owner=owner, identifier=f"fleet{n}") for n in range(50)]
+    for device in devices:
+        callback_configure(device, write_bucket=bucket)
+    calls = [(device, n) for n in range(4) for device in devices]
+
+    def post(made):
+        device, n = made
+        url = (
+            f"{live_server.url}/v3/users/{owner.username}/devices/{device.identifier}/callback/data"
+        )
+        headers = {
+            "Authorization": f"Bearer {callback_token_for(device)}",
+            "Content-Type": "application/json",
+            "Connection": "close",
+        }
+        body = json.dumps({"sender": device.identifier, "n": n})
+        return requests.post(url, data=body, headers=headers, timeout=60)
+
+    with frozen_at(T), ThreadPoolExecutor(max_workers=THREADS) as pool:
+        responses = list(pool.map(post, calls))
+    requests_sent.append(len(calls))
+
+    assert in_flight["peak"] > 1
+    assert [r.status_code for r in responses] == [200] * len(calls)
+    stored = list(BucketRecord.objects.filter(bucket=bucket).values_list("ts", "value", "device"))
+    assert len(stored) == len(calls)
+    assert sorted(ts for ts, _, _ in stored) == list(range(T, T + len(calls)))
+    assert all(value["sender"] == device for _, value, device in stored)
+    assert sorted((value["sender"], value["n"]) for _, value, _ in stored) == sorted(
+        (device.identifier, n) for device, n in calls
+    )
