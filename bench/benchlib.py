@@ -33,8 +33,8 @@ def use_database(name, *, fresh=False):
     return True
 
 
-def setup_django():
-    """Django with the project's settings, its database migrated."""
+def setup_django(*, migrate=True):
+    """Django with the project's settings, its database migrated (unless ``migrate`` is off)."""
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinger_http.settings")
     import django
@@ -42,7 +42,8 @@ def setup_django():
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0, interactive=False)
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
 
 
 def report_targets(targets):
