@@ -8,21 +8,31 @@
 -- held only while the clock is read and moved (two sequence operations), never to the end of
 -- the transaction. Its key is the bucket's id, negated (device locks use positive ids).
 
--- The name of a bucket's clock.
+-- The name of a bucket's clock. (PL/pgSQL rather than SQL: a SQL function that is not inlined
+-- is parsed again at every call.)
 CREATE FUNCTION thinger_bucket_clock(p_bucket bigint) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT 'buckets_bucket_clock_' || p_bucket $$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$ BEGIN RETURN 'buckets_bucket_clock_' || p_bucket; END $$;
 
--- Every bucket has its clock from the moment it exists, whatever created it (the services, the
--- admin, a bulk insert), and loses it with its row. IF NOT EXISTS: after a TRUNCATE (which
--- fires no row trigger) a clock of the same name may be left; it is reset.
-CREATE FUNCTION thinger_bucket_clock_create() RETURNS trigger
+-- A bucket's clock, its last millisecond p_last. IF NOT EXISTS: after a TRUNCATE (which fires
+-- no row trigger) a clock of the same name may be left; it is reset.
+CREATE FUNCTION thinger_bucket_clock_start(p_bucket bigint, p_last bigint) RETURNS void
 LANGUAGE plpgsql
 AS $$
 BEGIN
     EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS bigint MINVALUE 0',
-                   thinger_bucket_clock(NEW.id));
-    PERFORM setval(thinger_bucket_clock(NEW.id)::regclass, NEW.last_server_ts);
+                   thinger_bucket_clock(p_bucket));
+    PERFORM setval(thinger_bucket_clock(p_bucket)::regclass, p_last);
+END
+$$;
+
+-- Every bucket has its clock from the moment it exists, whatever created it (the services, the
+-- admin, a bulk insert), and loses it with its row.
+CREATE FUNCTION thinger_bucket_clock_create() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM thinger_bucket_clock_start(NEW.id, NEW.last_server_ts);
     RETURN NULL;
 END
 $$;
@@ -42,17 +52,7 @@ CREATE TRIGGER buckets_bucket_clock_drop AFTER DELETE ON buckets_bucket
     FOR EACH ROW EXECUTE FUNCTION thinger_bucket_clock_drop();
 
 -- The buckets that exist already, their clocks where the API's writes left them.
-DO $$
-DECLARE
-    bucket record;
-BEGIN
-    FOR bucket IN SELECT id, last_server_ts FROM buckets_bucket LOOP
-        EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS bigint MINVALUE 0',
-                       thinger_bucket_clock(bucket.id));
-        PERFORM setval(thinger_bucket_clock(bucket.id)::regclass, bucket.last_server_ts);
-    END LOOP;
-END
-$$;
+SELECT thinger_bucket_clock_start(id, last_server_ts) FROM buckets_bucket;
 
 -- The first of p_count consecutive milliseconds of the bucket's clock, at or after p_now; the
 -- clock moves past them. A bucket that no longer exists (deleted while a call was writing it)

@@ -13,4 +13,5 @@ END
 $$;
 DROP FUNCTION thinger_bucket_clock_drop();
 DROP FUNCTION thinger_bucket_clock_create();
+DROP FUNCTION thinger_bucket_clock_start(bigint, bigint);
 DROP FUNCTION thinger_bucket_clock(bigint);
