@@ -61,6 +61,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# What the device callback's answers need of MIDDLEWARE, in its order (thinger_http.wsgi).
+CALLBACK_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
 ROOT_URLCONF = "thinger_http.urls"
 WSGI_APPLICATION = "thinger_http.wsgi.application"
 

@@ -186,8 +186,13 @@ def test_new_user_journey(page, screenshot, live_server, settings, eager_tasks):
     download = download_info.value
     assert download.suggested_filename.startswith("greenhouse-")
     lines = download.path().read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "ts;humidity;temperature"
-    assert [line.split(";", 1)[1] for line in lines[1:]] == ["55;22.8", "53;23.1", "51;23.4"]
+    # The device wrote the records: the export names it.
+    assert lines[0] == "ts;device;humidity;temperature"
+    assert [line.split(";", 1)[1] for line in lines[1:]] == [
+        "sensor1;55;22.8",
+        "sensor1;53;23.1",
+        "sensor1;51;23.4",
+    ]
     screenshot("bucket-detail")
 
     nav(page, "Data Buckets").click()
