@@ -6,7 +6,9 @@
 
 The baseline is ``bench/bare_app.py``, a one-file Django app outside the project (only
 ``CommonMiddleware``, one view that reads the body and answers an empty 200) under gunicorn with
-two sync workers. The project is served as shipped: ``gunicorn thinger_http.wsgi --config
+two sync workers. ``bench/floor_app.py`` is the callback's floor, served like the project: the
+same database call with no framework, the most a callback can reach here. The project is served
+as shipped: ``gunicorn thinger_http.wsgi --config
 thinger_http/gunicorn.conf.py``, ``DEBUG`` off, on PostgreSQL, with the callback rate limit off
 (``CALLBACK_RATE=off``).
 
@@ -24,7 +26,8 @@ their answer being counted).
 
 It prints requests per second, p50 and p99 latency and the non-2xx answers of each run, with the
 CPU time per request of gunicorn, PostgreSQL, Redis and wrk (from /proc) and the WAL PostgreSQL
-wrote per request; then the best round of each case and the ratios against the baseline's best.
+wrote per request; then the best round of each case and the ratios against the baseline's best
+(and the floor's).
 ``--profile SECONDS`` then samples the workers with py-spy during one more fleet run and prints the
 functions their CPU time goes to. Targets: fleet and hot each at least 0.25 times the baseline's
 requests per second, p99 under 20 ms, no non-2xx answer, records stored = 200s answered.
@@ -63,12 +66,13 @@ OTHERS_USER = "bench-ingest-others"
 OTHER_DEVICES = 10_000
 GUNICORN_CONFIG = BASE_DIR / "thinger_http" / "gunicorn.conf.py"
 BARE_APP = BASE_DIR / "bench" / "bare_app.py"
+FLOOR_APP = BASE_DIR / "bench" / "floor_app.py"
 BODY = '{"temperature":21.5,"humidity":40,"battery":3.71,"n":%d}'
 REPLY = {"interval": 60, "led": "on"}
 TARGET_RATIO = 0.25
 TARGET_P99_MS = 20.0
 FIGURES = ("rps", "p50", "p99")
-CASES = ("bare", "fleet", "hot")
+CASES = ("bare", "floor", "fleet", "hot")
 
 # wrk's script: each request the next (path, token) of the table, with a body numbered by thread
 # and request; at the end one line of JSON with the figures.
@@ -277,6 +281,23 @@ class Server:
         return cls("project", arguments, var_dir, env=env)
 
     @classmethod
+    def floor(cls, var_dir):
+        """The callback's floor (its database call, no framework) as the project is served."""
+        env = {"HOST": "127.0.0.1", "VAR_DIR": var_dir}
+
+        def arguments(port):
+            env["HTTP_PORT"] = str(port)
+            return [
+                "--chdir",
+                str(FLOOR_APP.parent),
+                FLOOR_APP.stem,
+                "--config",
+                str(GUNICORN_CONFIG),
+            ]
+
+        return cls("floor", arguments, var_dir, env=env, ready=None)
+
+    @classmethod
     def bare(cls, var_dir):
         """The one-file app under two sync workers."""
 
@@ -456,11 +477,12 @@ def run(args, var_dir, tokens):
         "hot": write_script(var_dir / "hot.lua", [(callback_path(HOT_DEVICE), hot_token)]),
     }
     # The baseline answers the fleet's requests: the same paths, headers and bodies.
-    plan = [("bare", "fleet"), ("fleet", "fleet"), ("hot", "hot")]
+    plan = [("bare", "fleet"), ("floor", "fleet"), ("fleet", "fleet"), ("hot", "hot")]
     wrk = {"connections": args.connections, "threads": args.threads}
     bare = Server.bare(str(var_dir))
+    floor = Server.floor(str(var_dir))
     project = Server.project(str(var_dir))
-    servers = {"bare": bare, "fleet": project, "hot": project}
+    servers = {"bare": bare, "floor": floor, "fleet": project, "hot": project}
     results = {case: [] for case in CASES}
     try:
         worker_class, workers, threads = project.config()
@@ -499,10 +521,13 @@ def run(args, var_dir, tokens):
             profile(project, scripts["fleet"], args, wrk, var_dir)
     finally:
         project.stop()
+        floor.stop()
         bare.stop()
     time.sleep(1)  # calls wrk left in flight finish
     records, distinct, calls = stored_counts()
-    answered = sum(r["requests"] - r["non_2xx"] for case in ("fleet", "hot") for r in results[case])
+    answered = sum(
+        r["requests"] - r["non_2xx"] for case in ("floor", "fleet", "hot") for r in results[case]
+    )
     return report(
         args,
         results,
@@ -600,15 +625,18 @@ def report(args, results, *, stored, distinct_new, records, counted, answered):
     for case, runs in results.items():
         line(f"{case} median", *[statistics.median(r[key] for r in runs) for key in FIGURES])
         line(f"{case} best", *(best[case][key] for key in FIGURES))
-    ratios = {case: best[case]["rps"] / best["bare"]["rps"] for case in ("fleet", "hot")}
-    for case, ratio in ratios.items():
+    for case, base in (("floor", "bare"), ("fleet", "bare"), ("hot", "bare"), ("fleet", "floor")):
         median = statistics.median(
-            r["rps"] / b["rps"] for b, r in zip(results["bare"], results[case], strict=True)
+            r["rps"] / b["rps"] for b, r in zip(results[base], results[case], strict=True)
         )
-        print(f"  ratio {case}/bare: {ratio:.3f} (best rounds; median of rounds {median:.3f})")
+        print(
+            f"  ratio {case}/{base}: {best[case]['rps'] / best[base]['rps']:.3f} "
+            f"(best rounds; median of rounds {median:.3f})"
+        )
+    ratios = {case: best[case]["rps"] / best["bare"]["rps"] for case in ("fleet", "hot")}
     non_2xx = sum(r["non_2xx"] for runs in results.values() for r in runs)
     socket_errors = sum(r["socket_errors"] for runs in results.values() for r in runs)
-    # Each run of the project may leave up to one call per connection in flight when wrk stops.
+    # Each run that stores (floor, fleet, hot) may leave a call per connection in flight at its end.
     in_flight = stored - answered
     print(
         f"  {answered:,} 200s answered; {stored:,} records stored ({in_flight:+,} calls in "
@@ -631,7 +659,7 @@ def report(args, results, *, stored, distinct_new, records, counted, answered):
         (non_2xx == 0, f"no non-2xx answer: {non_2xx}"),
         (socket_errors == 0, f"no socket error: {socket_errors}"),
         (
-            0 <= in_flight <= args.connections * 2 * args.rounds and distinct_new == records,
+            0 <= in_flight <= args.connections * 3 * args.rounds and distinct_new == records,
             f"every 200 one stored record: {stored:,} stored for {answered:,} answered, each "
             f"body stored once ({distinct_new:,} distinct of {records:,})",
         ),
