@@ -33,6 +33,7 @@ from thinger_http.api_fields import (
     StrictBooleanField,
     StrictCharField,
 )
+from thinger_http.api_policy import PayloadTooLarge
 
 CALLS_PAGE = 50  # calls a page of the call log by default
 CALLS_PAGE_MAX = 1000
@@ -211,11 +212,6 @@ def call_out(call):
 
 
 # Helpers.
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = 413
-    default_detail = "the body is too large"
 
 
 def _refuse_constant(name):

@@ -201,7 +201,16 @@ def test_bad_ts_query_parameter_is_400_and_stores_nothing(
     assert_nothing_stored()
 
 
-@pytest.mark.parametrize("body", [b'{"n": 1e400}', b'[{"n": 1}, {"n": -1e400}]'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"n": 1e400}',
+        b'[{"n": 1}, {"n": -1e400}]',
+        # Longer than Python converts (4,300 digits): too large, not "not JSON" with a 200.
+        b'{"n": ' + b"9" * 5000 + b"}",
+        b'[{"n": -' + b"1" * 5000 + b"}]",
+    ],
+)
 def test_number_too_large_to_store_is_400_and_stores_nothing(
     callback_client, callback_device, assert_json_error, assert_nothing_stored, body
 ):

@@ -3,7 +3,8 @@
 Kept apart from the views because DRF imports these classes from its settings while it loads.
 """
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, parsers, permissions, throttling
 
@@ -31,6 +32,9 @@ def _first_message(detail, prefix=""):
 def exception_handler(exc, context):
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = exceptions.NotFound(str(exc) or "not found")
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = PayloadTooLarge(f"the body is larger than {limit} bytes")
     from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
@@ -63,6 +67,11 @@ class OwnerPermission(permissions.BasePermission):
             if not grant.permits(resource_type, resource, action):
                 raise exceptions.PermissionDenied(f"this token does not allow {action}")
         return True
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_detail = "the body is too large"
 
 
 class JSONParser(parsers.JSONParser):

@@ -190,6 +190,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Beat keeps its schedule's state here, in either mode (a supervisor starting beat on a fresh
+# machine finds the directory).
+(VAR_DIR / "celery").mkdir(exist_ok=True)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celery" / "beat-schedule")
 CELERY_BEAT_SCHEDULE = {}
 
@@ -240,6 +243,11 @@ CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
 API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 7200, minimum=60)
 API_REFRESH_TOKEN_SECONDS = env_int("API_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60)
 API_RATE = env_rate("API_RATE", "1200/m")
+# The largest request body of the API and the console (413 above it; Django's own setting, which
+# its form parsers apply too). A chunked body is read up to the larger of this and
+# CALLBACK_MAX_BYTES (thinger_http.wsgi).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BYTES", 2_621_440, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "thinger_http.auth.BearerAuthentication",

@@ -7,6 +7,7 @@ messages, static files and the pages' Content-Security-Policy are the console's.
 views and settings serve both; tests/test_wsgi.py checks that both stacks answer a device alike.
 """
 
+import io
 import os
 import re
 
@@ -50,7 +51,31 @@ def is_callback(environ):
     return match is not None and (match["data"] is not None or environ["REQUEST_METHOD"] == "POST")
 
 
+def read_chunked_body(environ):
+    """Give a chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) its length.
+
+    Django reads a body by its ``Content-Length`` and sees none in a chunked request: devices and
+    libraries that stream would be answered 200 with their data dropped. The body is read here
+    (the server has undone the chunking), up to one byte more than the largest body a route
+    accepts, so that each route refuses one over its own limit (413) as it does with a length.
+    """
+    encoding = environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if environ.get("CONTENT_LENGTH") or "chunked" not in encoding:
+        return
+    cap = max(settings.CALLBACK_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) + 1
+    stream, parts, size = environ["wsgi.input"], [], 0
+    while size < cap:
+        part = stream.read(cap - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    environ["wsgi.input"] = io.BytesIO(b"".join(parts))
+    environ["CONTENT_LENGTH"] = str(size)
+
+
 def application(environ, start_response):
+    read_chunked_body(environ)
     if is_callback(environ):
         return callback_application(environ, start_response)
     return project_application(environ, start_response)

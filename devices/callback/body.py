@@ -11,6 +11,7 @@ import ipaddress
 import json
 import math
 import re
+import sys
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
@@ -69,6 +70,13 @@ def _parse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
+def _parse_int(text):
+    # Python refuses to convert integers longer than its limit (4,300 digits): too large to store.
+    if len(text) - text.startswith("-") > sys.get_int_max_str_digits() > 0:
+        raise _NumberOutOfRange(text)
+    return int(text)
+
+
 def _parse_float(text):
     value = float(text)
     if math.isinf(value):
@@ -93,7 +101,12 @@ def parse_json(body: bytes):
     strict = data is not NOT_JSON  # orjson refuses lone surrogates
     if data is NOT_JSON:
         try:
-            data = json.loads(body, parse_constant=_parse_constant, parse_float=_parse_float)
+            data = json.loads(
+                body,
+                parse_constant=_parse_constant,
+                parse_float=_parse_float,
+                parse_int=_parse_int,
+            )
         except _NumberOutOfRange as exc:
             raise CallbackError(400, f"number {str(exc)[:40]} is too large to store") from None
         except RecursionError:
