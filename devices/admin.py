@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.selectors import device_callback_credentials
 from devices.services import device_delete, device_delete_many, device_rotate_token
+from thinger_http.api import secrets_visible_to
 
 STATUS_LABELS = {"connected": "Connected", "disconnected": "Disconnected", "never": "Never seen"}
 CONNECTION_FIELDS = ["connected", "connected_at", "last_call_at", "remote_ip", "timeout_at"]
@@ -145,6 +146,7 @@ class DeviceAdmin(OwnedAdmin):
     raw_id_fields = ["owner"]
     readonly_fields = [
         "callback_credentials",
+        "callback_url_only",
         "token_generation",
         "status_display",
         *CONNECTION_FIELDS,
@@ -163,6 +165,29 @@ class DeviceAdmin(OwnedAdmin):
     @admin.display(description="status", ordering="connected")
     def status_display(self, obj):
         return STATUS_LABELS[obj.status]
+
+    def get_fieldsets(self, request, obj=None):
+        """The callback token is the owner's secret: staff see the URL of another user's device,
+        not its token (the API's rule, thinger_http.api.secrets_visible_to)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or secrets_visible_to(request.user, obj.owner.username):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [self._redacted(f) for f in options["fields"]]})
+            for name, options in fieldsets
+        ]
+
+    @staticmethod
+    def _redacted(field):
+        return "callback_url_only" if field == "callback_credentials" else field
+
+    @admin.display(description="callback URL")
+    def callback_url_only(self, obj):
+        url, _, _ = device_callback_credentials(obj)
+        return format_html(
+            "<p>URL: <code>{}</code></p><p>The token is shown to the device's owner only.</p>",
+            url,
+        )
 
     @admin.display(description="callback URL and token")
     def callback_credentials(self, obj):

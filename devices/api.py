@@ -357,8 +357,10 @@ class CallbackTokenOutput(serializers.Serializer):
     full_url = serializers.CharField(help_text="the URL with ?authorization=<token>")
 
 
-def _token_out(device):
+def _token_out(device, *, secrets=True):
     url, token, full_url = selectors.device_callback_credentials(device)
+    if not secrets:  # staff reading another user's device: the URL, not the token
+        return {"token": None, "url": url, "full_url": None}
     return {"token": token, "url": url, "full_url": full_url}
 
 
@@ -374,7 +376,7 @@ class CallbackTokenView(_DeviceView):
         description="The token the device calls its callback with, and the URLs to call.",
     )
     def get(self, request, user, device):
-        return ok(_token_out(self.device()))
+        return ok(_token_out(self.device(), secrets=self.shows_secrets()))
 
     @extend_schema(
         request=None,

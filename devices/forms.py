@@ -10,6 +10,7 @@ from django import forms
 
 from devices.models import TIMEOUT_MAX_MINUTES, Device
 from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from thinger_http.text import validate_storable
 
 ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
 
@@ -167,12 +168,14 @@ class JSONValueField(forms.CharField):
         if not text:
             return None
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(
                 f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}). "
                 'Text must be in double quotes, e.g. "on".'
             ) from None
+        validate_storable(value)
+        return value
 
 
 def json_text(value):

@@ -23,7 +23,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import exceptions, serializers
 
 from endpoints import selectors, services
-from endpoints.kinds import endpoint_templates
+from endpoints.kinds import endpoint_templates, redacted_config
 from endpoints.models import Endpoint, EndpointCall
 from endpoints.net import EXCERPT_CHARS
 from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
@@ -34,6 +34,7 @@ from thinger_http.api_fields import (
     StrictCharField,
 )
 from thinger_http.api_policy import PayloadTooLarge
+from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text
 
 CALLS_PAGE = 50  # calls a page of the call log by default
 CALLS_PAGE_MAX = 1000
@@ -113,15 +114,17 @@ class EndpointOutput(serializers.Serializer):
     modified = serializers.IntegerField()
 
 
-def endpoint_out(endpoint):
+def endpoint_out(endpoint, *, secrets=True):
+    """An endpoint as the API shows it; without ``secrets`` (staff reading another user's), its
+    signing secret and the credentials in its settings are left out."""
     return {
         "endpoint": endpoint.identifier,
         "name": endpoint.name,
         "description": endpoint.description,
         "enabled": endpoint.enabled,
         "type": endpoint.type,
-        "config": endpoint.config,
-        "secret": endpoint.secret,
+        "config": endpoint.config if secrets else redacted_config(endpoint.type, endpoint.config),
+        "secret": endpoint.secret if secrets else None,
         "created": to_ms(endpoint.created),
         "modified": to_ms(endpoint.modified),
     }
@@ -246,6 +249,8 @@ def _call_data(request):
         json.dumps(data, allow_nan=False)  # 1e400 parses as infinity, which JSON cannot store
     except (ValueError, RecursionError):
         raise exceptions.ValidationError("the body must be JSON (or empty)") from None
+    if has_unstorable_text(data):
+        raise exceptions.ValidationError(UNSTORABLE_MESSAGE)
     return data
 
 
@@ -303,7 +308,8 @@ class EndpointListView(ApiView):
             identifier=request.query_params.get("id", "").strip(),
             type=request.query_params.get("type", "").strip(),
         )
-        return ok([endpoint_out(endpoint) for endpoint in _page(request, rows)])
+        secrets = self.shows_secrets()
+        return ok([endpoint_out(e, secrets=secrets) for e in _page(request, rows)])
 
     @extend_schema(
         request=EndpointCreateInput,
@@ -335,7 +341,7 @@ class EndpointDetailView(_EndpointView):
 
     @extend_schema(responses={200: EndpointOutput}, operation_id="Endpoint_ReadConfig")
     def get(self, request, user, endpoint):
-        return ok(endpoint_out(self.endpoint()))
+        return ok(endpoint_out(self.endpoint(), secrets=self.shows_secrets()))
 
     @extend_schema(
         request=EndpointUpdateInput,

@@ -12,6 +12,7 @@ from django import forms
 from endpoints.kinds import METHODS, endpoint_templates
 from endpoints.models import Endpoint
 from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from thinger_http.text import validate_storable
 
 PLACEHOLDER_HELP = "Placeholders: {{field}} a field of the call's JSON, {{}} the whole JSON."
 
@@ -244,8 +245,10 @@ class TestCallForm(forms.Form):
 
     def clean_payload(self):
         try:
-            return json.loads(self.cleaned_data["payload"])
+            payload = json.loads(self.cleaned_data["payload"])
         except ValueError as exc:
             raise forms.ValidationError(
                 f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
             ) from None
+        validate_storable(payload)
+        return payload

@@ -82,6 +82,13 @@ def _is_json_type(content_type):
 
 class Kind:
     type = ""
+    secret_fields = ()  # settings that are credentials: shown to the endpoint's owner only
+
+    def redacted(self, config):
+        """``config`` without its credentials (None in their place)."""
+        return {
+            name: None if name in self.secret_fields else value for name, value in config.items()
+        }
 
     def errors(self, config):
         """Field errors of ``config`` as ``{field: [message, ...]}``; empty when valid."""
@@ -107,6 +114,16 @@ class HttpKind(Kind):
 
 class HttpRequestKind(HttpKind):
     type = "http_request"
+
+    def redacted(self, config):
+        # Headers carry API keys and Authorization: their names stay, their values go.
+        config = super().redacted(config)
+        if isinstance(config.get("headers"), list):
+            config["headers"] = [
+                {**header, "value": None} if isinstance(header, dict) else None
+                for header in config["headers"]
+            ]
+        return config
 
     def errors(self, config):
         errors = {}
@@ -180,6 +197,7 @@ class HttpDeviceKind(HttpKind):
     """Another account's HTTP device: its callback URL and token, the payload as the body."""
 
     type = "http_device"
+    secret_fields = ("token",)
 
     def errors(self, config):
         errors = {}
@@ -205,6 +223,7 @@ class IftttKind(HttpKind):
     """IFTTT Maker webhooks: an event with up to three values."""
 
     type = "ifttt"
+    secret_fields = ("key",)
     url = "https://maker.ifttt.com/trigger/{event}/with/key/{key}"
 
     def errors(self, config):
@@ -235,6 +254,7 @@ class TelegramKind(HttpKind):
     """A Telegram bot's sendMessage to one chat."""
 
     type = "telegram"
+    secret_fields = ("bot_token",)
     url = "https://api.telegram.org/bot{token}/sendMessage"
 
     def errors(self, config):
@@ -263,6 +283,7 @@ class SmsKind(HttpKind):
     """An SMS through Twilio's Messages API (or any provider with the same shape)."""
 
     type = "sms"
+    secret_fields = ("auth_token",)
     url = "https://api.twilio.com/2010-04-01/Accounts/{sid}/Messages.json"
 
     def errors(self, config):
@@ -372,6 +393,13 @@ KINDS = {
 
 def kind_for(type_):
     return KINDS[type_]
+
+
+def redacted_config(type_, config):
+    """An endpoint's settings as someone other than its owner may see them."""
+    if type_ not in KINDS or not isinstance(config, dict):
+        return {}
+    return KINDS[type_].redacted(config)
 
 
 def config_errors(type_, config):

@@ -28,6 +28,17 @@ class ApiView(APIView):
         """The user named by ``{user}``; 404 when there is none."""
         return get_object_or_404(get_user_model(), username=self.kwargs["user"])
 
+    def shows_secrets(self):
+        """Whether the answer may carry the secrets of ``{user}``'s assets (tokens, signing
+        keys, credentials in endpoint settings): only to that user. Staff reading another
+        user's assets get them redacted, as the admin shows them."""
+        return secrets_visible_to(self.request.user, self.kwargs.get("user"))
+
+
+def secrets_visible_to(user, owner_username):
+    """The one rule for showing an asset's secrets: to its owner only, staff included."""
+    return bool(user and user.is_authenticated and user.get_username() == owner_username)
+
 
 def ok(data=None):
     """200 with a JSON body, or an empty 200 when there is nothing to say."""

@@ -8,6 +8,8 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, parsers, permissions, throttling
 
+from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text, query_has_unstorable_text
+
 
 def _first_message(detail, prefix=""):
     if isinstance(detail, dict):
@@ -75,10 +77,24 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with a body nested too deeply to parse a 400 rather than a crash."""
+    """DRF's JSON parser, with a body nested too deeply to parse a 400 rather than a crash, and
+    text no database stores refused (400)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply") from None
+        if has_unstorable_text(data):
+            raise exceptions.ParseError(UNSTORABLE_MESSAGE)
+        return data
+
+
+class FormParser(parsers.FormParser):
+    """DRF's form parser, with text no database stores refused (400)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        if query_has_unstorable_text(data):
+            raise exceptions.ParseError(UNSTORABLE_MESSAGE)
+        return data

@@ -160,7 +160,8 @@ class TokenDetailView(ApiView):
 
     @extend_schema(responses={200: TokenOut}, operation_id="Token_ReadConfig")
     def get(self, request, user, token):
-        return ok(_token_out(self._token(), with_value=True))
+        # The token's value is shown once, when it is created: never again, to anyone.
+        return ok(_token_out(self._token()))
 
     @extend_schema(request=TokenSerializer, responses={200: TokenOut}, operation_id="Token_Update")
     def put(self, request, user, token):

@@ -1,9 +1,26 @@
-"""Django's messages middleware, lazily: a request that shows or adds no message (every API call
-and device callback) builds no message storage."""
+"""The project's middleware: query strings refused when they hold text no database stores, and
+Django's messages middleware, lazily (a request that shows or adds no message, as every API call
+and device callback, builds no message storage)."""
 
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
+from django.core.exceptions import BadRequest
 from django.utils.functional import SimpleLazyObject, empty
+
+from thinger_http.text import UNSTORABLE_MESSAGE, query_has_unstorable_text
+
+
+class StorableQueryMiddleware:
+    """400 for a query string with a NUL character (``?name=%00``), before any view filters or
+    searches with it: the API answers its JSON error, the console its 400 page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "%00" in request.META.get("QUERY_STRING", "") and query_has_unstorable_text(request.GET):
+            raise BadRequest(UNSTORABLE_MESSAGE)
+        return self.get_response(request)
 
 
 class LazyMessageMiddleware(MessageMiddleware):

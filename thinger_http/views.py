@@ -1,3 +1,4 @@
+from django.core.exceptions import BadRequest
 from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
@@ -18,7 +19,8 @@ def healthz(request):
 def bad_request(request, exception):
     """A request refused before any view (a malformed Host header, say): JSON on API paths."""
     if is_api_path(request.path):
-        return json_error(400, "bad request")
+        message = str(exception) if isinstance(exception, BadRequest) else ""
+        return json_error(400, message or "bad request")
     return defaults.bad_request(request, exception)
 
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from rest_framework.parsers import BaseParser
 
 from devices.callback.errors import CallbackError
+from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text
 
 # Timestamps are milliseconds since the epoch; anything outside this range is a client error
 # rather than something to store (it also keeps ts within a 64-bit column).
@@ -113,10 +114,8 @@ def parse_json(body: bytes):
             raise _too_deep() from None
         except ValueError:
             return NOT_JSON, "body is not JSON"
-    if (not strict or _NUL_ESCAPE in body) and _unstorable_text(data):
-        raise CallbackError(
-            400, "text with a NUL character (\\u0000) or a lone surrogate cannot be stored"
-        )
+    if (not strict or _NUL_ESCAPE in body) and has_unstorable_text(data):
+        raise CallbackError(400, UNSTORABLE_MESSAGE)
     # A body cannot nest deeper than it has brackets: most bodies skip the walk.
     limit = settings.CALLBACK_MAX_DEPTH
     if body.count(b"[") + body.count(b"{") > limit and _deeper_than(data, limit):
@@ -124,25 +123,8 @@ def parse_json(body: bytes):
     return data, None
 
 
-# Text a JSON column cannot hold on every database (PostgreSQL's jsonb refuses both), refused
-# alike everywhere. A NUL can only come escaped, so most bodies skip the walk.
+# A NUL can only come escaped, so most bodies skip the walk.
 _NUL_ESCAPE = b"\\u0000"
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _unstorable_text(data):
-    stack = [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value)
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
 
 
 def _too_deep():
