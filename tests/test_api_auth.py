@@ -215,3 +215,84 @@ def test_schema_and_offline_docs(client, alice):
     asset = client.get(bundle)
     assert asset.status_code == 200
     assert b"SwaggerUIBundle" in b"".join(asset.streaming_content)
+
+
+# --- Refresh tokens rotate (issue 18, item 8) ------------------------------------------------
+
+
+def refresh(client, token):
+    return oauth(client, f"grant_type=refresh_token&refresh_token={token}")
+
+
+def test_a_refresh_token_is_spent_by_its_refresh(client, alice):
+    first = oauth(client, f"grant_type=password&username=alice&password={PASSWORD}").json()
+
+    second = refresh(client, first["refresh_token"])
+    again = refresh(client, first["refresh_token"])
+
+    assert second.status_code == 200
+    assert second.json()["refresh_token"] != first["refresh_token"]
+    assert again.status_code == 401
+
+
+def test_reusing_a_spent_refresh_token_revokes_its_family(client, alice):
+    first = oauth(client, f"grant_type=password&username=alice&password={PASSWORD}").json()
+    other_login = oauth(client, f"grant_type=password&username=alice&password={PASSWORD}").json()
+    second = refresh(client, first["refresh_token"]).json()
+
+    # A copy of the first token comes back: the whole family ends, the newest token included.
+    assert refresh(client, first["refresh_token"]).status_code == 401
+    assert refresh(client, second["refresh_token"]).status_code == 401
+    # Another login's family is not touched; access tokens already issued live out their time.
+    assert refresh(client, other_login["refresh_token"]).status_code == 200
+    assert (
+        client.get("/v1/users/alice/devices", **bearer(second["access_token"])).status_code == 200
+    )
+
+
+def test_a_chain_of_refreshes_works_one_token_at_a_time(client, alice):
+    tokens = oauth(client, f"grant_type=password&username=alice&password={PASSWORD}").json()
+    for _ in range(5):
+        response = refresh(client, tokens["refresh_token"])
+        assert response.status_code == 200
+        tokens = response.json()
+    assert (
+        client.get("/v1/users/alice/devices", **bearer(tokens["access_token"])).status_code == 200
+    )
+
+
+# --- Tokens are bound to the account, not its name (issue 18, item 9) --------------------------
+
+
+def test_tokens_do_not_outlive_their_account(client, alice):
+    tokens = oauth(client, f"grant_type=password&username=alice&password={PASSWORD}").json()
+    owner = bearer(tokens["access_token"])
+    long_lived = create_token(client, owner, token="gw").json()["access_token"]
+
+    alice.delete()
+    # Someone else signs up as "alice" and makes a token of the same id.
+    UserFactory(username="alice")
+    create_token(
+        client,
+        bearer(
+            oauth(client, f"grant_type=password&username=alice&password={PASSWORD}").json()[
+                "access_token"
+            ]
+        ),
+        token="gw",
+    )
+
+    for token in (tokens["access_token"], long_lived):
+        assert client.get("/v1/users/alice/devices", **bearer(token)).status_code == 401
+    assert refresh(client, tokens["refresh_token"]).status_code == 401
+
+
+def test_a_token_without_the_account_id_is_refused(client, alice):
+    now = int(time.time())
+    nameless = jwt.encode(
+        {"usr": "alice", "typ": "access", "iat": now, "exp": now + 60},
+        settings.SECRET_KEY,
+        algorithm="HS256",
+    )
+
+    assert client.get("/v1/users/alice/devices", **bearer(nameless)).status_code == 401

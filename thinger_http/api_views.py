@@ -8,7 +8,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 
 from thinger_http.api import ApiView, model_error, ok, to_ms
-from thinger_http.auth import access_token_value, oauth_tokens_for, user_from_refresh_token
+from thinger_http.auth import access_token_value, oauth_refresh, oauth_tokens_for
 from thinger_http.models import AccessToken
 from thinger_http.services import access_token_create, access_token_revoke, access_token_update
 
@@ -55,13 +55,15 @@ class OAuthTokenView(ApiView):
             if not grant.get("username") or not grant.get("password"):
                 raise exceptions.ValidationError({"username": "username and password are required"})
             user = authenticate(request, username=grant["username"], password=grant["password"])
-        else:
-            if not grant.get("refresh_token"):
-                raise exceptions.ValidationError({"refresh_token": "this field is required"})
-            user = user_from_refresh_token(grant["refresh_token"])
-        if user is None or not user.is_active:
-            raise exceptions.AuthenticationFailed("invalid credentials")
-        return ok(oauth_tokens_for(user))
+            if user is None or not user.is_active:
+                raise exceptions.AuthenticationFailed("invalid credentials")
+            return ok(oauth_tokens_for(user))
+        if not grant.get("refresh_token"):
+            raise exceptions.ValidationError({"refresh_token": "this field is required"})
+        tokens = oauth_refresh(grant["refresh_token"])
+        if tokens is None:
+            raise exceptions.AuthenticationFailed("invalid, spent or revoked refresh token")
+        return ok(tokens)
 
 
 class TokenSerializer(serializers.Serializer):

@@ -1,7 +1,9 @@
 """API authentication: OAuth password/refresh grants, long-lived access tokens, sessions.
 
 One place issues and checks every API credential. Access and refresh tokens are JWTs (HS256)
-whose ``usr`` claim names the user, as Thinger.io clients expect to read it without the key.
+whose ``usr`` claim names the user, as Thinger.io clients expect to read it without the key, and
+whose ``uid`` claim binds them to that account: a token never reads a later account of the same
+name. Refresh tokens rotate: each is good for one refresh (``RefreshTokenFamily``).
 """
 
 import time
@@ -11,10 +13,11 @@ from dataclasses import dataclass
 import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from thinger_http.models import AccessToken
+from thinger_http.models import AccessToken, RefreshTokenFamily
 
 ALGORITHM = "HS256"
 ACCESS = "access"
@@ -74,18 +77,27 @@ def _decode(token):
         return None
 
 
-def oauth_tokens_for(user):
-    """The body of a successful ``POST /oauth/token``."""
+def oauth_tokens_for(user, family=None):
+    """The body of a successful ``POST /oauth/token``: a new family of refresh tokens for a
+    password login, the family's next token for a refresh."""
     now = int(time.time())
     lifetime = settings.API_ACCESS_TOKEN_SECONDS
-    access = _encode({"usr": user.username, "typ": ACCESS, "iat": now, "exp": now + lifetime})
+    if family is None:
+        family = RefreshTokenFamily(owner=user)
+    family.current = uuid.uuid4().hex
+    family.save()
+    access = _encode(
+        {"usr": user.username, "uid": user.pk, "typ": ACCESS, "iat": now, "exp": now + lifetime}
+    )
     refresh = _encode(
         {
             "usr": user.username,
+            "uid": user.pk,
             "typ": REFRESH,
             "iat": now,
             "exp": now + settings.API_REFRESH_TOKEN_SECONDS,
-            "jti": uuid.uuid4().hex,
+            "fam": family.pk,
+            "jti": family.current,
             # A password change invalidates refresh tokens issued before it.
             "pwd": user.password[-12:],
         }
@@ -98,14 +110,38 @@ def oauth_tokens_for(user):
     }
 
 
-def user_from_refresh_token(token):
+def oauth_refresh(token):
+    """The next tokens for a refresh token, or None. The token is spent: presented again (a copy
+    in other hands, or a replay), it revokes its whole family."""
     claims = _decode(token or "")
     if not claims or claims.get("typ") != REFRESH:
         return None
-    user = get_user_model().objects.filter(username=claims.get("usr"), is_active=True).first()
+    user = _user(claims)
     if user is None or user.password[-12:] != claims.get("pwd"):
         return None
-    return user
+    with transaction.atomic():
+        family = (
+            RefreshTokenFamily.objects.select_for_update()
+            .filter(pk=claims.get("fam"), owner=user, revoked=False)
+            .first()
+        )
+        if family is None:
+            return None
+        if family.current != claims.get("jti"):
+            family.revoked = True
+            family.save(update_fields=["revoked"])
+            return None
+        family.refreshed = timezone.now()
+        return oauth_tokens_for(user, family)
+
+
+def _user(claims):
+    """The active account a token's claims name, by id and name alike; None when it is gone
+    (a new account of the same name is not it)."""
+    uid, name = claims.get("uid"), claims.get("usr")
+    if not isinstance(uid, int) or isinstance(uid, bool) or not isinstance(name, str):
+        return None
+    return get_user_model().objects.filter(pk=uid, username=name, is_active=True).first()
 
 
 def access_token_value(token: AccessToken):
@@ -113,6 +149,7 @@ def access_token_value(token: AccessToken):
     claims = {
         "jti": f"{TOKEN_JTI_PREFIX}{token.identifier}",
         "usr": token.owner.username,
+        "uid": token.owner_id,
         "gen": token.generation,
     }
     if token.expire:
@@ -126,7 +163,7 @@ def authenticate_bearer(raw):
     if not claims or not isinstance(claims.get("usr"), str):
         return None
     if claims.get("typ") == ACCESS:
-        user = get_user_model().objects.filter(username=claims["usr"], is_active=True).first()
+        user = _user(claims)
         return (user, FULL) if user else None
     jti = claims.get("jti")
     if isinstance(jti, str) and jti.startswith(TOKEN_JTI_PREFIX):
@@ -134,6 +171,7 @@ def authenticate_bearer(raw):
             AccessToken.objects.select_related("owner")
             .filter(
                 owner__username=claims["usr"],
+                owner_id=claims.get("uid") if isinstance(claims.get("uid"), int) else None,
                 owner__is_active=True,
                 identifier=jti.removeprefix(TOKEN_JTI_PREFIX),
                 enabled=True,

@@ -11,6 +11,26 @@ def new_token_generation():
     return secrets.randbelow(2**31 - 1) + 1
 
 
+class RefreshTokenFamily(models.Model):
+    """The refresh tokens descended from one password login: each refresh spends the family's
+    current token and issues the next. Presenting a spent one means it was copied, so the family
+    is revoked: neither the thief nor the user can refresh again (the user logs in anew)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refresh_token_families"
+    )
+    current = models.CharField(max_length=32)  # the jti of the one refresh token that may be used
+    revoked = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+    refreshed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "refresh token families"
+
+    def __str__(self):
+        return f"{self.owner} since {self.created:%Y-%m-%d %H:%M}"
+
+
 class AccessToken(models.Model):
     """A long-lived API access token (Thinger.io's /v1/users/{user}/tokens).
 
