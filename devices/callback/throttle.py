@@ -97,13 +97,20 @@ class _Leases:
                 return True, 0
             return False, lease[1]
 
-    def keep(self, key, left, count, limit):
-        """Keep the ``left`` calls of a lease that brought the counter to ``count``."""
+    def keep(self, key, window, left, count, limit):
+        """Keep the ``left`` calls of a lease that brought the counter to ``count``. Threads
+        that took leases of one device at the same moment add their calls up: a lease kept
+        over another's would leave calls counted in Redis that nobody spends."""
         size = max(1, min(self.MAX, (limit - count) // self.SHARE))
         with self._lock:
+            if window != self._window:
+                self._leases.clear()
+                self._window = window
             if len(self._leases) >= self.DEVICES:
                 self._leases.clear()
-            self._leases[key] = [left, size]
+            lease = self._leases.setdefault(key, [0, size])
+            lease[0] += left
+            lease[1] = size
 
 
 _leases = _Leases()
@@ -121,7 +128,7 @@ def _leased_call(cache, key, limit, period, window):
     granted = min(size, limit - (count - size))
     if granted <= 0:
         return False
-    _leases.keep(key, granted - 1, count, limit)
+    _leases.keep(key, window, granted - 1, count, limit)
     return True
 
 
