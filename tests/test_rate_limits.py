@@ -126,7 +126,7 @@ def test_anonymous_api_calls_are_limited_per_address(client, api_rate, db):
 def test_rates_are_configurable(tmp_path, environ, expected):
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
-        "print([s.CALLBACK_RATE, s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['user']])"
+        "print([s.CALLBACK_RATE, s.API_RATE])"
     )
 
     result = django_process(tmp_path, code=code, **environ)

@@ -4,10 +4,12 @@ Kept apart from the views because DRF imports these classes from its settings wh
 """
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, parsers, permissions, throttling
 
+from thinger_http import rates
 from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text, query_has_unstorable_text
 
 
@@ -46,8 +48,29 @@ def exception_handler(exc, context):
     return response
 
 
-class UserRateThrottle(throttling.UserRateThrottle):
-    """Per user (per address when anonymous), from the cache: Redis in services mode."""
+class UserRateThrottle(throttling.BaseThrottle):
+    """``API_RATE`` requests per user (per client address when anonymous, as
+    ``thinger_http.logins.client_address`` tells it), in fixed windows counted atomically in
+    the cache: Redis in services mode."""
+
+    rate = None  # API_RATE unless set here
+    cache_format = "throttle_%(scope)s_%(ident)s"
+
+    def allow_request(self, request, view):
+        rate = self.rate or settings.API_RATE
+        if not rate:
+            return True
+        from thinger_http.logins import client_address
+
+        limit, period = rates.split_rate(rate)
+        number, self.retry_after = rates.window(period)
+        user = request.user
+        ident = f"user{user.pk}" if user and user.is_authenticated else client_address(request)
+        key = self.cache_format % {"scope": "user", "ident": ident} + f":{number}"
+        return rates.hit(caches[settings.RATELIMIT_USE_CACHE], key, period) <= limit
+
+    def wait(self):
+        return self.retry_after
 
 
 class OwnerPermission(permissions.BasePermission):

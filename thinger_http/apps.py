@@ -9,4 +9,4 @@ class ThingerHttpConfig(AppConfig):
     verbose_name = "API access"
 
     def ready(self):
-        from thinger_http import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+        from thinger_http import logins, schema  # noqa: F401  (signal receivers; OpenAPI extensions)

@@ -4,6 +4,7 @@ Embedded (nothing set): SQLite and a filesystem Celery broker under ``var/``, e-
 Services: ``DATABASE_URL`` (PostgreSQL) and ``CELERY_BROKER_URL`` (Redis), as in production.
 """
 
+import ipaddress
 from pathlib import Path
 
 from thinger_http.env import (
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "thinger_http.middleware.StorableQueryMiddleware",
+    "thinger_http.logins.LoginLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -244,6 +246,24 @@ CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
 API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 7200, minimum=60)
 API_REFRESH_TOKEN_SECONDS = env_int("API_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60)
 API_RATE = env_rate("API_RATE", "1200/m")
+# Failed logins (/oauth/token, /login/, /admin/login/) before that account, or that address, is
+# locked for the rest of the window (thinger_http/logins.py).
+LOGIN_FAILURES_PER_ACCOUNT = env_rate("LOGIN_FAILURES_PER_ACCOUNT", "10/15m")
+LOGIN_FAILURES_PER_ADDRESS = env_rate("LOGIN_FAILURES_PER_ADDRESS", "50/15m")
+LOGIN_PATHS = ("/oauth/token", "/login/", "/admin/login/")
+# Proxies whose X-Forwarded-For names the client (addresses or networks, comma-separated); the
+# peer's own address otherwise.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"Environment variable TRUSTED_PROXIES is not valid: {_proxy!r} is not an address "
+            "or a network"
+        ) from None
 # The largest request body of the API and the console (413 above it; Django's own setting, which
 # its form parsers apply too). A chunked body is read up to the larger of this and
 # CALLBACK_MAX_BYTES (thinger_http.wsgi).
@@ -264,7 +284,6 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "thinger_http.api_policy.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["thinger_http.api_policy.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": API_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "thinger-http API",

@@ -10,13 +10,14 @@ import logging
 import threading
 import time
 import weakref
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
+
+from thinger_http.rates import split_rate
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,6 @@ class CallbackRateThrottle(BaseThrottle):
         return self.retry_after
 
 
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def rate_limited(username, identifier):
     """Seconds to wait when the device is over ``CALLBACK_RATE``, else None.
 
@@ -46,7 +44,7 @@ def rate_limited(username, identifier):
     """
     if not settings.CALLBACK_RATE:
         return None
-    limit, period = _split_rate(settings.CALLBACK_RATE)
+    limit, period = split_rate(settings.CALLBACK_RATE)
     now = time.time()
     window = int(now // period)
     prefix = settings.RATELIMIT_CACHE_PREFIX
@@ -168,9 +166,3 @@ def _redis_connection(cache):
         pool = cache._cache.get_client(write=True).connection_pool
         connection = _redis_connections[cache] = pool.make_connection()
     return connection
-
-
-@lru_cache(maxsize=8)
-def _split_rate(rate):
-    count, _, unit = rate.partition("/")
-    return int(count), _PERIODS[unit[-1]] * int(unit[:-1] or 1)
