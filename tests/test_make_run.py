@@ -1,20 +1,26 @@
 """The README's start command, ``make run``, as a new user runs it: from a ``var/`` that does not
 exist yet, in the mode the environment sets (embedded, or PostgreSQL and Redis), the web process,
-the worker and beat all start and stay up.
+the worker and beat all start and stay up, and the web server keeps answering while slow
+clients hold hundreds of sockets.
 
 In services mode it gets a database of its own on the same PostgreSQL server and a Redis database
 of its own (so that what its beat enqueues never reaches the test suite's worker).
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 START_SECONDS = 120
@@ -73,7 +79,10 @@ def healthy(port):
         return False
 
 
-def test_make_run_starts_web_worker_and_beat_from_a_fresh_var_directory(tmp_path):
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """``make run`` from a fresh ``var/``, until every test of the module is done."""
+    tmp_path = tmp_path_factory.mktemp("make-run")
     port = free_port()
     env = run_environment(tmp_path, port)
     log_path = tmp_path / "make-run.log"
@@ -94,14 +103,7 @@ def test_make_run_starts_web_worker_and_beat_from_a_fresh_var_directory(tmp_path
             )
             assert time.monotonic() < deadline, f"no answer on /healthz:\n{tail(log_path)}"
             time.sleep(0.5)
-        # The worker and beat start beside the web process; none of the three may exit.
-        time.sleep(STAY_UP_SECONDS)
-        assert process.poll() is None, f"make run exited {process.returncode}:\n{tail(log_path)}"
-        assert healthy(port)
-        output = log_path.read_text(errors="replace")
-        assert "beat: Starting" in output, tail(log_path)
-        assert "ready." in output, tail(log_path)  # the worker's "celery@host ready."
-        assert (tmp_path / "var" / "celery").is_dir()
+        yield Run(process=process, port=port, env=env, log_path=log_path, var=tmp_path / "var")
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -116,6 +118,79 @@ def test_make_run_starts_web_worker_and_beat_from_a_fresh_var_directory(tmp_path
             maintenance = urlunsplit(parts._replace(path="/postgres"))
             with psycopg.connect(maintenance, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)')
+
+
+@dataclass
+class Run:
+    process: subprocess.Popen
+    port: int
+    env: dict
+    log_path: Path
+    var: Path
+
+
+def test_make_run_starts_web_worker_and_beat_from_a_fresh_var_directory(running):
+    # The worker and beat start beside the web process; none of the three may exit.
+    time.sleep(STAY_UP_SECONDS)
+    log = running.log_path
+    assert running.process.poll() is None, f"make run exited:\n{tail(log)}"
+    assert healthy(running.port)
+    output = log.read_text(errors="replace")
+    assert "beat: Starting" in output, tail(log)
+    assert "ready." in output, tail(log)  # the worker's "celery@host ready."
+    assert (running.var / "celery").is_dir()
+
+
+SLOW_SOCKETS = 256
+SLOW_SECONDS = 6
+
+
+def test_slow_clients_do_not_stall_the_server(running):
+    """256 sockets from one address that never finish their request (half stop in the headers,
+    half in a device's body, with its valid token): for six seconds, /healthz and a device's
+    callback keep answering, each within a second."""
+    created = subprocess.run(  # noqa: S603 (the README's command)
+        ["make", "--no-print-directory", "manage", "ARGS=create_http_device alice slow1"],  # noqa: S607
+        cwd=BASE_DIR,
+        env=running.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = re.search(r"Bearer ([\w.-]+)", created.stdout)[1]
+    path = "/v3/users/alice/devices/slow1/callback/data"
+    stalled = []
+    try:
+        for n in range(SLOW_SOCKETS):
+            sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
+            if n % 2:
+                sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthor".encode())
+            else:
+                sock.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                    'Content-Length: 1000\r\n\r\n{"temperature": '.encode()
+                )
+            stalled.append(sock)
+        slowest = 0.0
+        deadline = time.monotonic() + SLOW_SECONDS
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            health = requests.get(f"http://127.0.0.1:{running.port}/healthz", timeout=1)
+            call = requests.post(
+                f"http://127.0.0.1:{running.port}{path}",
+                json={"temperature": 21.5},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=1,
+            )
+            slowest = max(slowest, time.monotonic() - started)
+            assert (health.status_code, call.status_code) == (200, 200)
+            time.sleep(0.2)
+        assert slowest < 1.0
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert running.process.poll() is None, tail(running.log_path)
 
 
 def tail(path, lines=40):

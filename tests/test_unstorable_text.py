@@ -189,3 +189,15 @@ def test_any_json_body_on_the_api_is_never_a_5xx(api, route):
             assert response.json()["error"]["message"]
 
     check()
+
+
+def test_the_callback_checks_its_own_query(client, owner):
+    """A NUL in a device's query is the callback's to judge (a bad token is 401, as the server
+    serves the callback without the project's middleware): the same answer either way."""
+    response = client.post(
+        "/v3/users/alice/devices/d1/callback/data?authorization=%00bad",
+        b"{}",
+        content_type="application/json",
+    )
+
+    assert response.status_code == 401

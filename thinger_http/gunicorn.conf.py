@@ -1,9 +1,13 @@
 """Gunicorn settings for `make run` and production; override with GUNICORN_CMD_ARGS or flags.
 
-Sync workers, one request at a time each: a device callback is CPU work in Python and one round
-trip to the database, and processes share the cores without the contention of threads (measured
-with bench/ingest.py: the same throughput as threads, and a fraction of their p99 latency).
-``WEB_THREADS`` above 1 makes them threaded workers instead.
+gevent workers, one more than the cores: each reads its clients' requests in an event loop, so a
+client that sends its headers or body slowly (a bad network, or an attack) holds a greenlet, not
+the worker; a request reaches Django once it is whole (``thinger_http.wsgi`` reads the body
+first). Within a worker, requests share a small pool of database connections (``DB_POOL_SIZE``,
+set here for the web processes only). Measured with bench/ingest.py: the throughput of sync
+workers, which one slow client per worker stalls, and tests/test_make_run.py keeps the server
+answering while 256 slow sockets are open. ``WEB_WORKER_CLASS=sync`` (or ``WEB_THREADS`` above 1,
+threaded workers) puts the old workers back, behind a buffering proxy only.
 """
 
 import os
@@ -12,7 +16,12 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('HTTP_PORT', '800
 # One more than the cores: a worker waiting for the database's commit leaves its core to another.
 workers = int(os.environ.get("WEB_WORKERS", str((os.cpu_count() or 1) + 1)))
 threads = int(os.environ.get("WEB_THREADS", "1"))
-worker_class = "gthread" if threads > 1 else "sync"
+worker_class = os.environ.get("WEB_WORKER_CLASS") or ("gthread" if threads > 1 else "gevent")
+# Clients a gevent worker holds at once (slow ones included).
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
+if worker_class == "gevent":
+    # Greenlets would each open a database connection of their own: a pool per worker instead.
+    os.environ.setdefault("DB_POOL_SIZE", "4")
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -7,18 +7,24 @@ from django.contrib.messages.storage import default_storage
 from django.core.exceptions import BadRequest
 from django.utils.functional import SimpleLazyObject, empty
 
+from thinger_http.responses import is_callback_path
 from thinger_http.text import UNSTORABLE_MESSAGE, query_has_unstorable_text
 
 
 class StorableQueryMiddleware:
     """400 for a query string with a NUL character (``?name=%00``), before any view filters or
-    searches with it: the API answers its JSON error, the console its 400 page."""
+    searches with it: the API answers its JSON error, the console its 400 page. The device
+    callback checks its own parameters (``thinger_http.wsgi`` serves it without this)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if "%00" in request.META.get("QUERY_STRING", "") and query_has_unstorable_text(request.GET):
+        if (
+            "%00" in request.META.get("QUERY_STRING", "")
+            and not is_callback_path(request.path_info, request.method)
+            and query_has_unstorable_text(request.GET)
+        ):
             raise BadRequest(UNSTORABLE_MESSAGE)
         return self.get_response(request)
 

@@ -1,8 +1,11 @@
 """Response shapes shared by every API view (SPEC section 9: exact 200, empty or JSON)."""
 
 import json
+import re
 
 from django.http import HttpResponse
+
+from thinger_http.identifiers import IDENTIFIER_PATTERN
 
 
 def json_error(status, message, headers=None):
@@ -31,3 +34,16 @@ API_PREFIXES = ("/v1/", "/v2/", "/v3/", "/oauth/", "/api/")
 
 def is_api_path(path):
     return path.startswith(API_PREFIXES)
+
+
+# The device callback's paths (devices/urls.py): .../callback/data, whatever the method, and the
+# legacy POST .../callback (its GET and PUT are the settings' API, which takes the console's
+# session). They check their own query parameters and answer as devices expect.
+_CALLBACK = re.compile(
+    rf"/v3/users/{IDENTIFIER_PATTERN}/devices/{IDENTIFIER_PATTERN}/callback(?P<data>/data)?"
+)
+
+
+def is_callback_path(path, method):
+    match = _CALLBACK.fullmatch(path)
+    return match is not None and (match["data"] is not None or method == "POST")

@@ -116,6 +116,16 @@ else:
         "prepare_threshold": 5,
         **DATABASES["default"].get("OPTIONS", {}),
     }
+    # A pool of connections per process instead of one persistent connection per thread: the
+    # web server's gevent workers set it (thinger_http/gunicorn.conf.py), since each request runs
+    # in a greenlet of its own. A request waits up to DB_POOL_TIMEOUT seconds for a connection.
+    if env_int("DB_POOL_SIZE", 0, minimum=0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("DB_POOL_SIZE", 0, minimum=0),
+            "timeout": env_int("DB_POOL_TIMEOUT", 10, minimum=1),
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -9,7 +9,6 @@ views and settings serve both; tests/test_wsgi.py checks that both stacks answer
 
 import io
 import os
-import re
 
 from django.core.wsgi import get_wsgi_application
 
@@ -20,7 +19,7 @@ project_application = get_wsgi_application()
 from django.conf import settings  # noqa: E402 (Django is set up)
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
-from thinger_http.identifiers import IDENTIFIER_PATTERN  # noqa: E402
+from thinger_http.responses import is_callback_path  # noqa: E402
 
 
 class CallbackHandler(WSGIHandler):
@@ -39,43 +38,48 @@ class CallbackHandler(WSGIHandler):
 
 callback_application = CallbackHandler()
 
-# The callback's paths (devices/urls.py): .../callback/data, whatever the method, and the legacy
-# POST .../callback (its GET and PUT are the settings' API, which takes the console's session).
-_CALLBACK = re.compile(
-    rf"/v3/users/{IDENTIFIER_PATTERN}/devices/{IDENTIFIER_PATTERN}/callback(?P<data>/data)?"
-)
-
 
 def is_callback(environ):
-    match = _CALLBACK.fullmatch(environ.get("PATH_INFO", ""))
-    return match is not None and (match["data"] is not None or environ["REQUEST_METHOD"] == "POST")
+    return is_callback_path(environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"])
 
 
-def read_chunked_body(environ):
-    """Give a chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) its length.
+def read_body(environ):
+    """Read a request's body in full before Django sees the request.
 
-    Django reads a body by its ``Content-Length`` and sees none in a chunked request: devices and
-    libraries that stream would be answered 200 with their data dropped. The body is read here
-    (the server has undone the chunking), up to one byte more than the largest body a route
-    accepts, so that each route refuses one over its own limit (413) as it does with a length.
+    Under the web server's gevent workers (``thinger_http/gunicorn.conf.py``) a client that sends
+    its body slowly then holds only its own greenlet, never a database connection or anything
+    Django holds during a request. A chunked body (``Transfer-Encoding: chunked``, no
+    ``Content-Length``), which Django would see as empty, gets its length: devices and libraries
+    that stream would otherwise be answered 200 with their data dropped. Bodies are read up to
+    one byte more than the largest a route accepts, so that each route refuses one over its own
+    limit (413) as it does by the declared length, which a larger declared length meets unread.
     """
-    encoding = environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if environ.get("CONTENT_LENGTH") or "chunked" not in encoding:
-        return
     cap = max(settings.CALLBACK_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE) + 1
-    stream, parts, size = environ["wsgi.input"], [], 0
-    while size < cap:
-        part = stream.read(cap - size)
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        try:
+            size = int(declared)
+        except ValueError:
+            return
+        if not 0 < size < cap:
+            return
+    elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        size = cap
+    else:
+        return
+    stream, parts, read = environ["wsgi.input"], [], 0
+    while read < size:
+        part = stream.read(size - read)
         if not part:
             break
         parts.append(part)
-        size += len(part)
+        read += len(part)
     environ["wsgi.input"] = io.BytesIO(b"".join(parts))
-    environ["CONTENT_LENGTH"] = str(size)
+    environ["CONTENT_LENGTH"] = str(read)
 
 
 def application(environ, start_response):
-    read_chunked_body(environ)
+    read_body(environ)
     if is_callback(environ):
         return callback_application(environ, start_response)
     return project_application(environ, start_response)
