@@ -75,7 +75,7 @@ def child(export_id):
     django.setup()  # the parent migrated; migrating here would raise the baseline's peak
     from django.db import connection
 
-    from buckets.services import bucket_export_run, export_path
+    from buckets.services import bucket_export_run, export_name, export_storage
 
     connection.ensure_connection()
     server = server_pid(connection)
@@ -92,7 +92,7 @@ def child(export_id):
                 "state": export.state,
                 "error": export.error,
                 "rows": export.rows,
-                "size": export_path(export).stat().st_size,
+                "size": export_storage().size(export_name(export)),
                 "seconds": seconds,
                 "cpu_seconds": cpu_seconds,
                 "server_seconds": server_seconds,

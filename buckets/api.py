@@ -538,7 +538,7 @@ class BucketExportDetailView(_BucketView):
             detail = f": {export.error}" if export.error else ""
             raise Http404(f"export {export.file!r} is {export.state}{detail}")
         try:
-            handle = open(services.export_path(export), "rb")  # noqa: SIM115 (FileResponse closes it)
+            handle = services.export_open(export)
         except FileNotFoundError:
             raise Http404(f"the file of export {export.file!r} is missing") from None
         return FileResponse(

@@ -247,7 +247,7 @@ def bucket_export_download(request, bucket, file):
     if export.state != BucketExport.State.DONE:
         raise Http404("This export is not ready.")
     try:
-        handle = open(services.export_path(export), "rb")  # noqa: SIM115 (FileResponse closes it)
+        handle = services.export_open(export)
     except FileNotFoundError:
         raise Http404("The export's file is missing.") from None
     return FileResponse(

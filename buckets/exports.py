@@ -17,7 +17,6 @@ import json
 import re
 from contextlib import contextmanager
 from datetime import date, timedelta
-from pathlib import Path
 
 from django.db import connection, transaction
 
@@ -38,11 +37,6 @@ VALUE_COLUMN = "value"
 DEVICE_COLUMN = "device"
 
 _EPOCH_DATE = date(1970, 1, 1)
-
-
-def part_path(path: Path):
-    """The name a file is written under until it is complete."""
-    return path.with_name(path.name + ".part")
 
 
 def _table():

@@ -91,7 +91,8 @@ class BucketRecord(models.Model):
 
 
 class BucketExport(models.Model):
-    """A file of a bucket's records, written by a Celery task under ``MEDIA_ROOT/exports``.
+    """A file of a bucket's records, written by a Celery task to the exports storage
+    (``STORAGES["exports"]``: ``<bucket pk>/<file>``).
 
     ``file`` is the name on the wire (``.../exports/{file}``); the task updates ``progress`` and
     ``rows`` as it goes, and ``updated`` tells a live task from one whose worker died.

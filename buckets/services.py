@@ -1,13 +1,15 @@
 import calendar
 import json
 import logging
-import os
 import secrets
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import storages
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -208,16 +210,14 @@ def bucket_update(*, bucket, **fields):
     return save_changes(bucket, fields)
 
 
-def _remove_files_on_commit(paths):
+def _remove_files_on_commit(names):
     def remove():
-        for path in paths:
-            for candidate in (path, exports.part_path(path)):
-                try:
-                    candidate.unlink()
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    logger.exception("could not remove export file %s", candidate)
+        storage = export_storage()
+        for name in names:
+            try:
+                storage.delete(name)
+            except Exception:
+                logger.exception("could not remove export file %s", name)
 
     transaction.on_commit(remove)
 
@@ -229,11 +229,11 @@ def bucket_delete(*, bucket):
     Records go in set-based DELETEs (never loaded); callback settings writing to the bucket are
     switched off by the foreign key's SET NULL; export files are removed once this commits.
     """
-    paths = [export_path(export) for export in bucket.exports.all()]
+    names = [export_name(export) for export in bucket.exports.all()]
     records = BucketRecord.objects.filter(bucket=bucket)
     records._raw_delete(records.db)  # one statement: chunks would not help in one transaction
     bucket.delete()
-    _remove_files_on_commit(paths)
+    _remove_files_on_commit(names)
 
 
 def _records_in_range(bucket_id, min_ts, max_ts):
@@ -338,9 +338,24 @@ _EXTENSIONS = {
 }
 
 
-def export_path(export):
-    """Where an export's file lives: ``MEDIA_ROOT/exports/<bucket pk>/<file>``."""
-    return Path(settings.MEDIA_ROOT) / "exports" / str(export.bucket_id) / export.file
+def export_storage():
+    """Where export files live (``STORAGES["exports"]``, ``EXPORTS_STORAGE_URL``): the workers
+    that write them and the web processes that serve them must all reach it."""
+    return storages["exports"]
+
+
+def export_name(export):
+    """An export's file in the exports storage: ``<bucket pk>/<file>``."""
+    return f"{export.bucket_id}/{export.file}"
+
+
+def export_open(export):
+    """The export's file, open for reading; FileNotFoundError when it is missing."""
+    storage = export_storage()
+    name = export_name(export)
+    if not storage.exists(name):
+        raise FileNotFoundError(name)
+    return storage.open(name, "rb")
 
 
 def _export_file_name(bucket, data_type, now):
@@ -388,9 +403,9 @@ def bucket_export_create(
 def bucket_export_delete(*, export):
     """Delete an export's row and, once that commits, its file; a running task notices and
     stops."""
-    path = export_path(export)
+    name = export_name(export)
     export.delete()
-    _remove_files_on_commit([path])
+    _remove_files_on_commit([name])
 
 
 # A pending export no worker has taken for this long is sent again (the broker was down, or the
@@ -420,8 +435,9 @@ def bucket_export_run(*, export_id):
     """Write an export's file, keeping its progress in the database; returns the export, or None
     when there was nothing to do (claimed by another worker, finished or deleted).
 
-    The file is written next to its final name and renamed when complete, so a download never
-    sees half a file. Memory stays flat: records are read a page at a time along the (bucket, ts)
+    The file is written to a temporary file on the worker's disk, then stored under its name in
+    the exports storage, and the export is done only once it is there: a download never sees
+    half a file. Memory stays flat: records are read a page at a time along the (bucket, ts)
     index (see ``buckets.exports``).
     """
     now = timezone.now()
@@ -430,8 +446,7 @@ def bucket_export_run(*, export_id):
     export = BucketExport.objects.select_related("bucket").filter(pk=export_id).first()
     if export is None:  # deleted since
         return None
-    path = export_path(export)
-    part = exports.part_path(path)
+    storage, name = export_storage(), export_name(export)
     running = BucketExport.objects.filter(pk=export_id, state=BucketExport.State.RUNNING)
 
     def report(rows, progress):
@@ -439,15 +454,18 @@ def bucket_export_run(*, export_id):
             raise ExportCancelled
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows = exports.write_export(export, part, report)
-        os.replace(part, path)
-        size = path.stat().st_size
+        with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+            part = Path(scratch) / export.file
+            rows = exports.write_export(export, part, report)
+            storage.delete(name)  # what a worker that lost this export may have left
+            with open(part, "rb") as written:
+                stored = storage.save(name, File(written, name=export.file))
+            if stored != name:
+                raise RuntimeError(f"the exports storage kept the file as {stored!r}")
+            size = storage.size(name)
     except ExportCancelled:
-        part.unlink(missing_ok=True)
         return None
     except Exception as exc:
-        part.unlink(missing_ok=True)
         logger.exception("export %s failed", export_id)
         failed = running.update(
             state=BucketExport.State.FAILED,
@@ -463,7 +481,7 @@ def bucket_export_run(*, export_id):
         finished=timezone.now(),
     )
     if not done:  # deleted meanwhile
-        path.unlink(missing_ok=True)
+        storage.delete(name)
         return None
     return BucketExport.objects.filter(pk=export_id).first()
 

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 import endpoints.admin
 from buckets.models import Bucket, BucketExport, BucketRecord
-from buckets.services import export_path
+from buckets.services import export_name, export_storage
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.tokens import callback_token_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
@@ -406,13 +407,17 @@ def test_bucket_list_shows_record_counts(admin_client):
 def test_deleting_a_bucket_counts_its_records_and_removes_export_files(
     admin_client, django_capture_on_commit_callbacks, settings, tmp_path
 ):
-    settings.MEDIA_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
     bucket = BucketFactory()
     BucketRecordFactory.create_batch(5, bucket=bucket)
     export = BucketExport.objects.create(bucket=bucket, file="all.csv")
-    path = export_path(export)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("ts;value\n")
+    name = export_storage().save(export_name(export), ContentFile(b"ts;value\n"))
     url = _url(Bucket, "delete", bucket.pk)
 
     confirm = admin_client.get(url)
@@ -431,7 +436,7 @@ def test_deleting_a_bucket_counts_its_records_and_removes_export_files(
     assert response.status_code == 302
     assert not Bucket.objects.exists()
     assert not BucketRecord.objects.exists()
-    assert not path.exists()
+    assert not export_storage().exists(name)
 
 
 def test_delete_selected_buckets_deletes_their_records(admin_client):

@@ -10,7 +10,7 @@ import pytest
 
 from buckets import exports, selectors, services
 from buckets.models import BucketExport, BucketRecord
-from buckets.services import export_path
+from buckets.services import export_name, export_storage
 from tests.factories import BucketExportFactory, BucketFactory, UserFactory
 from tests.worker import run_worker
 
@@ -300,7 +300,7 @@ def test_progress_and_listing(api, bucket, export):
     assert item["state"] == "done"
     assert item["progress"] == 100
     assert item["rows"] == len(RECORDS)
-    assert item["size"] == export_path(done).stat().st_size
+    assert item["size"] == export_storage().size(export_name(done))
     assert item["data_type"] == "csv"
     assert item["timestamp_format"] == "milliseconds"
     assert (item["min_ts"], item["max_ts"]) == (None, None)
@@ -427,8 +427,8 @@ def test_delete_removes_the_file_and_the_row(
 ):
     export()
     done = BucketExport.objects.get()
-    path = export_path(done)
-    assert path.is_file()
+    name = export_name(done)
+    assert export_storage().exists(name)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.delete(f"{EXPORTS}/{done.file}")
@@ -436,19 +436,20 @@ def test_delete_removes_the_file_and_the_row(
     assert response.status_code == 200
     assert response.content == b""
     assert not BucketExport.objects.exists()
-    assert not path.exists()
+    assert not export_storage().exists(name)
 
 
 def test_deleting_the_bucket_removes_its_export_files(
     api, bucket, export, django_capture_on_commit_callbacks
 ):
     export()
-    path = export_path(BucketExport.objects.get())
+    name = export_name(BucketExport.objects.get())
+    assert export_storage().exists(name)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert api.delete("/v1/users/alice/buckets/temps").status_code == 200
 
-    assert not path.exists()
+    assert not export_storage().exists(name)
     assert not BucketExport.objects.exists()
 
 
@@ -546,3 +547,118 @@ def test_staff_may_list_but_not_create(client, existing, assert_json_error):
 )
 def test_unknown_is_404(api, existing, method, path, assert_json_error):
     assert_json_error(api.generic(method, path, "{}", "application/json"), 404)
+
+
+# Exports across machines (issue 18, item 12): the worker that writes a file and the web process
+# that serves it share only the exports storage, each with a VAR_DIR of its own.
+
+
+def _export_by_a_worker(api, settings, tmp_path, **worker_environment):
+    """An export written by a real worker process whose VAR_DIR is not this process's; returns
+    the download's answer here."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    worker_var = tmp_path / "worker-var"
+    assert worker_var != settings.VAR_DIR
+    with run_worker(tmp_path, VAR_DIR=str(worker_var), **worker_environment) as worker:
+        settings.BUCKET_TASK_QUEUE = worker.queue
+        created = api.post(EXPORTS, {}, content_type="application/json").json()
+        deadline = time.monotonic() + 30
+        while BucketExport.objects.get(file=created["file"]).state in ("pending", "running"):
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.1)
+        assert BucketExport.objects.get(file=created["file"]).state == "done", worker.output()
+    return created["file"], api.get(f"{EXPORTS}/{created['file']}")
+
+
+def _exports_storage(settings, backend, **options):
+    settings.STORAGES = {**settings.STORAGES, "exports": {"BACKEND": backend, "OPTIONS": options}}
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_an_export_on_the_local_disk_of_another_machine_cannot_be_served(
+    api, bucket, settings, tmp_path
+):
+    """Why the storage must be shared: without it, the file is on the worker's disk."""
+    file, download = _export_by_a_worker(api, settings, tmp_path)
+
+    assert download.status_code == 404
+    assert (tmp_path / "worker-var" / "media" / "exports" / str(bucket.pk) / file).is_file()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_an_export_on_a_shared_directory_is_served_by_another_machine(
+    api, bucket, settings, tmp_path
+):
+    shared = tmp_path / "shared"
+    _exports_storage(settings, "django.core.files.storage.FileSystemStorage", location=shared)
+
+    file, download = _export_by_a_worker(
+        api, settings, tmp_path, EXPORTS_STORAGE_URL=f"file://{shared}"
+    )
+
+    assert download.status_code == 200
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert lines[0].startswith("ts;")
+    assert len(lines) == 1 + len(RECORDS)
+    assert (shared / str(bucket.pk) / file).is_file()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_an_export_on_s3_is_served_by_another_machine(api, bucket, settings, tmp_path, monkeypatch):
+    """An S3-compatible service (moto's server, on loopback) as the shared storage: the worker
+    stores the file there, this process serves it from there, deleting it deletes it there."""
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        for name, value in credentials.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket="exports")
+        _exports_storage(
+            settings,
+            "storages.backends.s3.S3Storage",
+            bucket_name="exports",
+            location="thinger",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            file_overwrite=False,
+            default_acl=None,
+        )
+
+        file, download = _export_by_a_worker(
+            api,
+            settings,
+            tmp_path,
+            EXPORTS_STORAGE_URL=f"s3://exports/thinger?endpoint_url={endpoint}&region_name=us-east-1",
+            **credentials,
+        )
+
+        assert download.status_code == 200
+        lines = b"".join(download.streaming_content).decode().splitlines()
+        assert len(lines) == 1 + len(RECORDS)
+        key = f"thinger/{bucket.pk}/{file}"
+        assert s3.head_object(Bucket="exports", Key=key)["ContentLength"] > 0
+        assert api.delete(f"{EXPORTS}/{file}").status_code == 200
+        assert s3.list_objects_v2(Bucket="exports").get("KeyCount", 0) == 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://host/exports", "file://relative/path", "s3://", "s3://b?x=1"]
+)
+def test_a_bad_exports_storage_url_stops_start_up(tmp_path, url):
+    from tests.reliability import django_process
+
+    result = django_process(tmp_path, "check", EXPORTS_STORAGE_URL=url)
+
+    assert result.returncode != 0
+    assert "EXPORTS_STORAGE_URL" in result.stderr

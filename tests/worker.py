@@ -211,9 +211,9 @@ def _forget(queue):
 
 
 @contextmanager
-def run_worker(log_dir):
+def run_worker(log_dir, **environment):
     """Start a real ``celery worker`` process (threads, 2) on the test database and the broker;
-    stop it on exit (if it is still running).
+    stop it on exit (if it is still running). ``environment`` adds to or overrides its variables.
 
     It consumes a queue of its own, so that other workers sharing the broker never take its tasks
     and it never takes theirs.
@@ -237,6 +237,7 @@ def run_worker(log_dir):
         "ENDPOINTS_CONNECT_TIMEOUT_SECONDS": "2",
         "ENDPOINTS_READ_TIMEOUT_SECONDS": "3",
         "LOG_LEVEL": "INFO",
+        **environment,
     }
     command = [
         str(Path(sys.executable).with_name("celery")),

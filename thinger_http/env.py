@@ -6,6 +6,7 @@ falling back to a default.
 """
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -75,6 +76,40 @@ def env_cache(name, value=None):
         return environ.Env.cache_url_config(value)
     except Exception as exc:
         raise _bad(name, value, f"expected a cache URL ({exc})") from None
+
+
+def env_storage(name, default_location):
+    """A Django storage (``STORAGES`` entry) from a URL: ``file:///shared/path`` (a directory
+    every machine mounts), ``s3://bucket/prefix?endpoint_url=...&region_name=...`` (S3 or an
+    S3-compatible service, credentials from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``);
+    unset: ``default_location`` on the local disk."""
+    value = env_str(name)
+    if not value:
+        return _file_storage(default_location)
+    parts = urlsplit(value)
+    if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+        return _file_storage(parts.path)
+    if parts.scheme == "s3" and parts.netloc:
+        query = dict(parse_qsl(parts.query))
+        unknown = set(query) - {"endpoint_url", "region_name", "addressing_style"}
+        if not unknown:
+            options = {
+                "bucket_name": parts.netloc,
+                "location": parts.path.strip("/"),
+                "file_overwrite": False,
+                "default_acl": None,
+                "querystring_auth": True,
+                **query,
+            }
+            return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    raise _bad(name, value, "expected file:///absolute/path or s3://bucket/prefix?endpoint_url=...")
+
+
+def _file_storage(location):
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(location)},
+    }
 
 
 def env_rate(name, default):

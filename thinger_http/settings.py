@@ -14,6 +14,7 @@ from thinger_http.env import (
     env_int,
     env_list,
     env_rate,
+    env_storage,
     env_str,
     is_set,
     persisted_secret,
@@ -153,13 +154,16 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Bucket exports: workers write them, web processes serve them, so every machine must reach
+    # the same storage (buckets.services). The local disk suits one machine (embedded mode).
+    "exports": env_storage("EXPORTS_STORAGE_URL", MEDIA_ROOT / "exports"),
 }
 # Serve files found in the apps too, so that tests and a fresh checkout work before collectstatic.
 WHITENOISE_USE_FINDERS = True
-MEDIA_ROOT = VAR_DIR / "media"
 
 LOGIN_URL = "admin:login"
 
