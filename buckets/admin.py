@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from buckets.models import Bucket, BucketExport, BucketRecord
 from buckets.services import bucket_clear, bucket_delete, bucket_export_delete
-from devices.admin import OwnedAdmin, ReadOnlyAdmin, json_block, json_preview
+from core.admin import OwnedAdmin, ReadOnlyAdmin, json_block, json_preview
 
 
 @admin.register(Bucket)

@@ -17,7 +17,6 @@ from rest_framework import exceptions, serializers
 from buckets import selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
-from devices.models import Device
 from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
 from thinger_http.api_fields import (
     ClosedSerializer,
@@ -236,7 +235,7 @@ def _ts_param(request, name):
     return max(-services.MAX_TS, min(value, services.MAX_TS))
 
 
-_READ_PARAMETERS = [
+READ_PARAMETERS = [
     OpenApiParameter(
         "items",
         int,
@@ -249,7 +248,7 @@ _READ_PARAMETERS = [
 ]
 
 
-def _read(request, bucket):
+def read_records(request, bucket):
     """The records a read asks for; empty parameters and unknown ones (agg, tz...) are ignored."""
     limit = selectors.READ_MAX_ITEMS
     items = int_param(request, "items", limit, minimum=1, maximum=limit)
@@ -354,7 +353,7 @@ class BucketDataView(_BucketView):
 
     @extend_schema(exclude=True)
     def get(self, request, user, bucket):
-        return ok(_read(request, self.bucket()))
+        return ok(read_records(request, self.bucket()))
 
     @extend_schema(
         request={
@@ -414,60 +413,14 @@ class BucketReadView(_BucketView):
     actions = {"GET": ("Bucket", "ReadBucket")}
 
     @extend_schema(
-        parameters=[_VERSION, *_READ_PARAMETERS],
+        parameters=[_VERSION, *READ_PARAMETERS],
         responses={200: RecordOutput(many=True)},
         operation_id="Bucket_ReadData",
         description="Page by moving max_ts (descending) or min_ts (ascending) past the last "
         "record's ts; a page shorter than `items` is the last.",
     )
     def get(self, request, version, user, bucket):
-        return ok(_read(request, self.bucket()))
-
-
-class _DeviceView(ApiView):
-    resource_kwarg = "device"
-
-    def device(self):
-        device = Device.objects.filter(
-            owner__username=self.kwargs["user"], identifier=self.kwargs["device"]
-        ).first()
-        if device is None:
-            raise Http404(f"device {self.kwargs['device']!r} not found")
-        return device
-
-
-class DeviceBucketListView(_DeviceView):
-    actions = {"GET": ("Device", "ListDeviceBuckets")}
-
-    @extend_schema(
-        responses={200: BucketOutput(many=True)},
-        operation_id="Device_ListBuckets",
-        description="The buckets the device's callback writes to.",
-    )
-    def get(self, request, user, device):
-        buckets = selectors.buckets_of_device(device=self.device())
-        return ok([bucket_out(bucket) for bucket in buckets])
-
-
-class DeviceBucketReadView(_DeviceView):
-    """``/{version}/users/{user}/devices/{device}/buckets/{bucket}/data``, version v1 to v3."""
-
-    actions = {"GET": ("Device", "ReadDeviceBucket")}
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("version", str, OpenApiParameter.PATH, enum=["v1", "v2", "v3"]),
-            *_READ_PARAMETERS,
-        ],
-        responses={200: RecordOutput(many=True)},
-        operation_id="Device_ReadBucketData",
-        description="Reads a bucket the device's callback writes to (404 for any other).",
-    )
-    def get(self, request, version, user, device, bucket):
-        found = selectors.buckets_of_device(device=self.device()).filter(identifier=bucket).first()
-        if found is None:
-            raise Http404(f"device {device!r} does not write to a bucket {bucket!r}")
-        return ok(_read(request, found))
+        return ok(read_records(request, self.bucket()))
 
 
 class BucketExportListView(_BucketView):

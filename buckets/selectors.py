@@ -1,5 +1,4 @@
 from buckets.models import Bucket, BucketExport, BucketRecord
-from devices.models import CallbackSettings
 
 # At most this many records a page (Thinger.io clients page by moving max_ts or min_ts).
 READ_MAX_ITEMS = 1000
@@ -16,12 +15,6 @@ def bucket_by_path(*, username, identifier):
         .filter(owner__username=username, identifier=identifier)
         .first()
     )
-
-
-def buckets_of_device(*, device):
-    """The buckets a device's callback writes to (none, or its ``write_bucket``)."""
-    written = CallbackSettings.objects.filter(device=device).values("write_bucket_id")
-    return Bucket.objects.filter(pk__in=written).order_by("identifier")
 
 
 def bucket_records(

@@ -20,17 +20,6 @@ urlpatterns = [
         name="api-bucket-read",
     ),
     path(
-        "v3/users/<id:user>/devices/<id:device>/buckets",
-        api.DeviceBucketListView.as_view(),
-        name="api-device-buckets",
-    ),
-    re_path(
-        rf"^(?P<version>v1|v2|v3)/users/(?P<user>{ID})/devices/(?P<device>{ID})"
-        rf"/buckets/(?P<bucket>{ID})/data$",
-        api.DeviceBucketReadView.as_view(),
-        name="api-device-bucket-read",
-    ),
-    path(
         "v1/users/<id:user>/buckets/<id:bucket>/exports",
         api.BucketExportListView.as_view(),
         name="api-bucket-exports",

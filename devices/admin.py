@@ -1,11 +1,10 @@
-import json
-
 from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from core.admin import OwnedAdmin, ReadOnlyAdmin, json_preview
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.selectors import device_callback_credentials
 from devices.services import device_delete, device_delete_many, device_rotate_token
@@ -13,39 +12,6 @@ from thinger_http.api import secrets_visible_to
 
 STATUS_LABELS = {"connected": "Connected", "disconnected": "Disconnected", "never": "Never seen"}
 CONNECTION_FIELDS = ["connected", "connected_at", "last_call_at", "remote_ip", "timeout_at"]
-
-
-def json_preview(value, length=80):
-    """A JSON value on one line, cut to ``length`` characters for a changelist column."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= length else f"{text[: length - 1]}…"
-
-
-def json_block(value):
-    """A JSON value indented, for a read-only field of a change page."""
-    return format_html("<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2))
-
-
-class OwnedAdmin(admin.ModelAdmin):
-    """Devices, buckets and endpoints keep their owner and id once created, as in the API: a
-    device's token names both, and callback settings reference the owner's buckets and
-    endpoints."""
-
-    def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
-        return [*readonly, "owner", "identifier"] if obj else readonly
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View only, for rows the system writes (statistics, events, records, calls). Deleting
-    stays allowed: without it the admin refuses to delete the devices, buckets and endpoints
-    these rows belong to."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class StatusFilter(admin.SimpleListFilter):

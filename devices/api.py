@@ -18,6 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers
 
+from buckets.api import READ_PARAMETERS, BucketOutput, RecordOutput, bucket_out, read_records
 from devices import selectors, services
 from devices.callback.views import callback_view
 from devices.models import Device
@@ -720,3 +721,40 @@ class PropertyDetailView(_DeviceView):
     def delete(self, request, user, device, property):
         services.property_delete(prop=self.prop())
         return ok()
+
+
+# The buckets a device writes (Thinger.io's device-scoped bucket routes).
+
+
+class DeviceBucketListView(_DeviceView):
+    actions = {"GET": ("Device", "ListDeviceBuckets")}
+
+    @extend_schema(
+        responses={200: BucketOutput(many=True)},
+        operation_id="Device_ListBuckets",
+        description="The buckets the device's callback writes to.",
+    )
+    def get(self, request, user, device):
+        buckets = selectors.device_buckets(self.device())
+        return ok([bucket_out(bucket) for bucket in buckets])
+
+
+class DeviceBucketReadView(_DeviceView):
+    """``/{version}/users/{user}/devices/{device}/buckets/{bucket}/data``, version v1 to v3."""
+
+    actions = {"GET": ("Device", "ReadDeviceBucket")}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", str, OpenApiParameter.PATH, enum=["v1", "v2", "v3"]),
+            *READ_PARAMETERS,
+        ],
+        responses={200: RecordOutput(many=True)},
+        operation_id="Device_ReadBucketData",
+        description="Reads a bucket the device's callback writes to (404 for any other).",
+    )
+    def get(self, request, version, user, device, bucket):
+        found = selectors.device_buckets(self.device()).filter(identifier=bucket).first()
+        if found is None:
+            raise Http404(f"device {device!r} does not write to a bucket {bucket!r}")
+        return ok(read_records(request, found))

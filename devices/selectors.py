@@ -205,3 +205,9 @@ def device_properties(device):
 def device_property(device, identifier):
     """The property ``identifier`` of the device, or None."""
     return Property.objects.filter(device=device, identifier=identifier).first()
+
+
+def device_buckets(device):
+    """The buckets a device's callback writes to (none, or its ``write_bucket``)."""
+    written = CallbackSettings.objects.filter(device=device).values("write_bucket_id")
+    return Bucket.objects.filter(pk__in=written).order_by("identifier")

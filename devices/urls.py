@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from devices import api
 from devices.callback.views import callback_view
+from thinger_http.identifiers import IDENTIFIER_PATTERN as ID
 
 DEVICE = "users/<id:user>/devices/<id:device>"
 
@@ -27,5 +28,16 @@ urlpatterns = [
         f"v3/{DEVICE}/properties/<id:property>",
         api.PropertyDetailView.as_view(),
         name="api-device-property",
+    ),
+    path(
+        "v3/users/<id:user>/devices/<id:device>/buckets",
+        api.DeviceBucketListView.as_view(),
+        name="api-device-buckets",
+    ),
+    re_path(
+        rf"^(?P<version>v1|v2|v3)/users/(?P<user>{ID})/devices/(?P<device>{ID})"
+        rf"/buckets/(?P<bucket>{ID})/data$",
+        api.DeviceBucketReadView.as_view(),
+        name="api-device-bucket-read",
     ),
 ]

@@ -6,7 +6,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from devices.admin import OwnedAdmin, ReadOnlyAdmin, json_block
+from core.admin import OwnedAdmin, ReadOnlyAdmin, json_block
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.services import endpoint_call_enqueue
 

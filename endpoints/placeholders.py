@@ -110,7 +110,3 @@ def _render_json(template, values):
                 out.append("null" if value is _MISSING else to_json(value))
     out.append(template[position:])
     return "".join(out)
-
-
-def has_placeholders(text):
-    return bool(text) and _PLACEHOLDER.search(text) is not None

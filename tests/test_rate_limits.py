@@ -1,5 +1,6 @@
-"""Rate limits (issue 6, item 4): per device on the callback (django-ratelimit), per user on
-the REST API (DRF throttling), both counted in the Django cache, which is Redis in services
+"""Rate limits (issue 6, item 4): per device on the callback (a DRF throttle counting in Redis
+leases), per user on the REST API (a DRF throttle, one atomic increment), both counted in the
+Django cache, which is Redis in services
 mode and so shared by every web process. Over the rate: 429 with ``Retry-After`` and a JSON
 error; a limited device or user slows nobody else. The per-test cache prefixes keep these
 counters apart from other tests and other runs sharing the Redis.

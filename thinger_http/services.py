@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from thinger_http.db import save_changes
-from thinger_http.models import AccessToken, new_token_generation
+from thinger_http.models import AccessToken
 
 
 @transaction.atomic
@@ -32,8 +32,3 @@ def access_token_update(*, token, **fields):
 
 def access_token_revoke(*, token):
     token.delete()
-
-
-def access_token_rotate(*, token):
-    token.generation = new_token_generation()
-    return save_changes(token, ["generation"])

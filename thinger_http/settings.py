@@ -165,8 +165,6 @@ STORAGES = {
 # Serve files found in the apps too, so that tests and a fresh checkout work before collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-LOGIN_URL = "admin:login"
-
 if is_set("EMAIL_URL"):
     from thinger_http.env import env as _env
 
