@@ -17,8 +17,8 @@ from rest_framework import exceptions, serializers
 from buckets import selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
-from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
-from thinger_http.api_fields import (
+from core.api import ApiView, int_param, model_error, ok, to_ms, validated
+from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
     StrictBooleanField,

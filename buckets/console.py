@@ -20,7 +20,7 @@ from buckets.exports import CONTENT_TYPES
 from buckets.forms import CHART_RANGES, BucketForm, ChartRangeForm, ClearForm, ExportForm
 from buckets.models import Bucket, BucketExport, BucketRecord
 from buckets.selectors import bucket_export_by_file, bucket_exports, bucket_records, buckets_of
-from thinger_http.console import add_service_errors, owned_or_404, paginate
+from core.console import add_service_errors, owned_or_404, paginate
 
 SECTION = "buckets"
 RECORDS_PER_PAGE = 25

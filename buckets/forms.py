@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from buckets.models import Bucket, BucketExport
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 
 
 class BucketForm(forms.Form):

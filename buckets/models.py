@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 
 
 class Bucket(models.Model):

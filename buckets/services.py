@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
-from thinger_http.db import json_dumps, save_changes
+from core.db import json_dumps, save_changes
 
 logger = logging.getLogger(__name__)
 

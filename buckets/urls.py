@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from buckets import api
-from thinger_http.identifiers import IDENTIFIER_PATTERN as ID
+from core.identifiers import IDENTIFIER_PATTERN as ID
 
 urlpatterns = [
     path("v1/users/<id:user>/buckets", api.BucketListView.as_view(), name="api-buckets"),

@@ -5,10 +5,10 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from core.admin import OwnedAdmin, ReadOnlyAdmin, json_preview
+from core.api import secrets_visible_to
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.selectors import device_callback_credentials
 from devices.services import device_delete, device_delete_many, device_rotate_token
-from thinger_http.api import secrets_visible_to
 
 STATUS_LABELS = {"connected": "Connected", "disconnected": "Disconnected", "never": "Never seen"}
 CONNECTION_FIELDS = ["connected", "connected_at", "last_call_at", "remote_ip", "timeout_at"]
@@ -134,7 +134,7 @@ class DeviceAdmin(OwnedAdmin):
 
     def get_fieldsets(self, request, obj=None):
         """The callback token is the owner's secret: staff see the URL of another user's device,
-        not its token (the API's rule, thinger_http.api.secrets_visible_to)."""
+        not its token (the API's rule, core.api.secrets_visible_to)."""
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or secrets_visible_to(request.user, obj.owner.username):
             return fieldsets

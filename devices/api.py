@@ -19,11 +19,8 @@ from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, 
 from rest_framework import exceptions, serializers
 
 from buckets.api import READ_PARAMETERS, BucketOutput, RecordOutput, bucket_out, read_records
-from devices import selectors, services
-from devices.callback.views import callback_view
-from devices.models import Device
-from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
-from thinger_http.api_fields import (
+from core.api import ApiView, int_param, model_error, ok, to_ms, validated
+from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
     JSONValueField,
@@ -31,7 +28,10 @@ from thinger_http.api_fields import (
     StrictCharField,
     StrictIntegerField,
 )
-from thinger_http.api_policy import JSONParser
+from core.api_policy import JSONParser
+from devices import selectors, services
+from devices.callback.views import callback_view
+from devices.models import Device
 
 # Devices.
 

@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from buckets.selectors import bucket_records, buckets_of
+from core.console import add_service_errors, owned_or_404, paginate, register_tab, tabs_for
 from devices import selectors, services
 from devices.forms import (
     CallbackSettingsForm,
@@ -32,7 +33,6 @@ from devices.forms import (
 from devices.models import CallbackSettings, Device
 from devices.selectors import device_callback_credentials, device_stats, devices_for_owner
 from endpoints.selectors import endpoints_of
-from thinger_http.console import add_service_errors, owned_or_404, paginate, register_tab, tabs_for
 
 SECTION = "devices"
 DEVICES_PER_PAGE = 50

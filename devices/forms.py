@@ -8,9 +8,9 @@ import json
 
 from django import forms
 
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.text import validate_storable
 from devices.models import TIMEOUT_MAX_MINUTES, Device
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-from thinger_http.text import validate_storable
 
 ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
 

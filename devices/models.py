@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 
 DEFAULT_TIMEOUT_MINUTES = 10
 TIMEOUT_MAX_MINUTES = 60 * 24 * 365  # a year

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from buckets.models import Bucket
+from core.db import save_changes
 from devices.callback.rules import deadline
 from devices.models import (
     TIMEOUT_MAX_MINUTES,
@@ -20,7 +21,6 @@ from devices.models import (
     new_token_generation,
 )
 from endpoints.models import Endpoint
-from thinger_http.db import save_changes
 
 
 @transaction.atomic

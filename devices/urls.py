@@ -1,8 +1,8 @@
 from django.urls import path, re_path
 
+from core.identifiers import IDENTIFIER_PATTERN as ID
 from devices import api
 from devices.callback.views import callback_view
-from thinger_http.identifiers import IDENTIFIER_PATTERN as ID
 
 DEVICE = "users/<id:user>/devices/<id:device>"
 

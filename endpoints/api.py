@@ -22,19 +22,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 
-from endpoints import selectors, services
-from endpoints.kinds import endpoint_templates, redacted_config
-from endpoints.models import Endpoint, EndpointCall
-from endpoints.net import EXCERPT_CHARS
-from thinger_http.api import ApiView, int_param, model_error, ok, to_ms, validated
-from thinger_http.api_fields import (
+from core.api import ApiView, int_param, model_error, ok, to_ms, validated
+from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
     StrictBooleanField,
     StrictCharField,
 )
-from thinger_http.api_policy import PayloadTooLarge
-from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text
+from core.api_policy import PayloadTooLarge
+from core.text import UNSTORABLE_MESSAGE, has_unstorable_text
+from endpoints import selectors, services
+from endpoints.kinds import endpoint_templates, redacted_config
+from endpoints.models import Endpoint, EndpointCall
+from endpoints.net import EXCERPT_CHARS
 
 CALLS_PAGE = 50  # calls a page of the call log by default
 CALLS_PAGE_MAX = 1000

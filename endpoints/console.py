@@ -8,11 +8,11 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from core.console import add_service_errors, owned_or_404, paginate
 from endpoints import services
 from endpoints.forms import CONFIG_FORMS, EndpointForm, TestCallForm, config_forms
 from endpoints.models import Endpoint, EndpointCall
 from endpoints.selectors import endpoint_calls, endpoints_of
-from thinger_http.console import add_service_errors, owned_or_404, paginate
 
 SECTION = "endpoints"
 CALLS_PER_PAGE = 20

@@ -9,10 +9,10 @@ import json
 
 from django import forms
 
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.text import validate_storable
 from endpoints.kinds import METHODS, endpoint_templates
 from endpoints.models import Endpoint
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-from thinger_http.text import validate_storable
 
 PLACEHOLDER_HELP = "Placeholders: {{field}} a field of the call's JSON, {{}} the whole JSON."
 

@@ -18,11 +18,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
+from core.db import save_changes
 from endpoints.kinds import config_errors, kind_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import EXCERPT_CHARS, Outcome, timeouts
 from endpoints.placeholders import Values
-from thinger_http.db import save_changes
 
 logger = logging.getLogger(__name__)
 

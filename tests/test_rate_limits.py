@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from buckets.models import BucketRecord
+from core.api_policy import UserRateThrottle
 from devices.models import DeviceDailyStats
 from devices.tokens import callback_token_for
 from tests.factories import BucketFactory, DeviceFactory, UserFactory, callback_configure
 from tests.reliability import django_process
-from thinger_http.api_policy import UserRateThrottle
 
 
 @pytest.fixture

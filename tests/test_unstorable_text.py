@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buckets.models import BucketRecord
+from core.text import UNSTORABLE_MESSAGE
 from devices.models import Device, Property
 from endpoints.models import EndpointCall
 from tests.factories import (
@@ -22,7 +23,6 @@ from tests.factories import (
 from tests.reliability import report
 from tests.strategies import json_text
 from thinger_http.models import AccessToken
-from thinger_http.text import UNSTORABLE_MESSAGE
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 
-from thinger_http.api import ApiView, model_error, ok, to_ms
+from core.api import ApiView, model_error, ok, to_ms
 from thinger_http.auth import access_token_value, oauth_refresh, oauth_tokens_for
 from thinger_http.models import AccessToken
 from thinger_http.services import access_token_create, access_token_revoke, access_token_update

@@ -9,4 +9,5 @@ class ThingerHttpConfig(AppConfig):
     verbose_name = "API access"
 
     def ready(self):
-        from thinger_http import logins, schema  # noqa: F401  (signal receivers; OpenAPI extensions)
+        from core import logins  # noqa: F401  (signal receivers)
+        from thinger_http import schema  # noqa: F401  (OpenAPI extensions)

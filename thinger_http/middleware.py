@@ -7,8 +7,8 @@ from django.contrib.messages.storage import default_storage
 from django.core.exceptions import BadRequest
 from django.utils.functional import SimpleLazyObject, empty
 
-from thinger_http.responses import is_callback_path
-from thinger_http.text import UNSTORABLE_MESSAGE, query_has_unstorable_text
+from core.responses import is_callback_path
+from core.text import UNSTORABLE_MESSAGE, query_has_unstorable_text
 
 
 class StorableQueryMiddleware:

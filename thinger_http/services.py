@@ -1,6 +1,6 @@
 from django.db import transaction
 
-from thinger_http.db import save_changes
+from core.db import save_changes
 from thinger_http.models import AccessToken
 
 

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from thinger_http import api_views, console, views
-from thinger_http.converters import IdentifierConverter, TokenIdConverter
+from core import console
+from core.converters import IdentifierConverter, TokenIdConverter
+from thinger_http import api_views, views
 
 register_converter(IdentifierConverter, "id")
 register_converter(TokenIdConverter, "tokenid")

@@ -3,7 +3,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views import defaults
 
-from thinger_http.responses import is_api_path, json_error
+from core.responses import is_api_path, json_error
 
 
 def healthz(request):

@@ -19,7 +19,7 @@ project_application = get_wsgi_application()
 from django.conf import settings  # noqa: E402 (Django is set up)
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
-from thinger_http.responses import is_callback_path  # noqa: E402
+from core.responses import is_callback_path  # noqa: E402
 
 
 class CallbackHandler(WSGIHandler):

@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-from thinger_http.migration_ops import AddIndexConcurrently
+from core.migration_ops import AddIndexConcurrently
 
 
 class Migration(migrations.Migration):

@@ -20,8 +20,8 @@ import orjson
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
+from core.text import UNSTORABLE_MESSAGE, has_unstorable_text
 from devices.callback.errors import CallbackError
-from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text
 
 # Timestamps are milliseconds since the epoch; anything outside this range is a client error
 # rather than something to store (it also keeps ts within a 64-bit column).

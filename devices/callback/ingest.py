@@ -14,12 +14,12 @@ from functools import cache, cached_property
 from django.db import connection
 from django.utils import timezone
 
+from core.db import json_dumps
 from devices.callback import portable, postgresql
 from devices.callback.body import NOT_JSON, Records, is_batch, parse_query_ts, split_records
 from devices.callback.errors import CallbackError
 from devices.callback.rules import refusal, refusal_error
 from devices.selectors import device_for_callback
-from thinger_http.db import json_dumps
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
-from thinger_http.rates import split_rate
+from core.rates import split_rate
 
 logger = logging.getLogger(__name__)
 

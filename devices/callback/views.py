@@ -17,12 +17,12 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from core.responses import empty_ok
 from devices.callback.auth import CallbackAuthentication
 from devices.callback.body import EMPTY, Body, CallbackParser, remote_ip
 from devices.callback.errors import CallbackError
 from devices.callback.ingest import callback_ingest, callback_refusal
 from devices.callback.throttle import CallbackRateThrottle
-from thinger_http.responses import empty_ok
 
 logger = logging.getLogger(__name__)
 

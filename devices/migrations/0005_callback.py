@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from thinger_http.migration_ops import PostgreSQLFile
+from core.migration_ops import PostgreSQLFile
 
 
 class Migration(migrations.Migration):

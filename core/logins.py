@@ -18,8 +18,8 @@ from django.core.cache import caches
 from django.dispatch import receiver
 from django.shortcuts import render
 
-from thinger_http import rates
-from thinger_http.responses import is_api_path, json_error
+from core import rates
+from core.responses import is_api_path, json_error
 
 
 @lru_cache(maxsize=8)

@@ -5,7 +5,7 @@ import re
 
 from django.http import HttpResponse
 
-from thinger_http.identifiers import IDENTIFIER_PATTERN
+from core.identifiers import IDENTIFIER_PATTERN
 
 
 def json_error(status, message, headers=None):

@@ -9,8 +9,8 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, parsers, permissions, throttling
 
-from thinger_http import rates
-from thinger_http.text import UNSTORABLE_MESSAGE, has_unstorable_text, query_has_unstorable_text
+from core import rates
+from core.text import UNSTORABLE_MESSAGE, has_unstorable_text, query_has_unstorable_text
 
 
 def _first_message(detail, prefix=""):
@@ -50,7 +50,7 @@ def exception_handler(exc, context):
 
 class UserRateThrottle(throttling.BaseThrottle):
     """``API_RATE`` requests per user (per client address when anonymous, as
-    ``thinger_http.logins.client_address`` tells it), in fixed windows counted atomically in
+    ``core.logins.client_address`` tells it), in fixed windows counted atomically in
     the cache: Redis in services mode."""
 
     rate = None  # API_RATE unless set here
@@ -60,7 +60,7 @@ class UserRateThrottle(throttling.BaseThrottle):
         rate = self.rate or settings.API_RATE
         if not rate:
             return True
-        from thinger_http.logins import client_address
+        from core.logins import client_address
 
         limit, period = rates.split_rate(rate)
         number, self.retry_after = rates.window(period)

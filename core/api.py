@@ -10,7 +10,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from thinger_http.responses import empty_ok
+from core.responses import empty_ok
 
 
 class ApiView(APIView):

@@ -8,7 +8,7 @@ import json
 
 from rest_framework import exceptions, serializers
 
-from thinger_http.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 
 
 class StrictCharField(serializers.CharField):

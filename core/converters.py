@@ -1,4 +1,4 @@
-from thinger_http.identifiers import IDENTIFIER_PATTERN
+from core.identifiers import IDENTIFIER_PATTERN
 
 
 class IdentifierConverter:
