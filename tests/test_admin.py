@@ -593,13 +593,13 @@ def test_deleting_a_user_counts_records_instead_of_listing_them(admin_client):
 
 
 def test_access_tokens_are_managed_in_the_admin(admin_client):
-    from thinger_http.services import access_token_create
+    from accounts.services import access_token_create
 
     owner = UserFactory()
     token = access_token_create(owner=owner, identifier="gateway", name="Gateway")
 
-    listing = admin_client.get("/admin/thinger_http/accesstoken/")
-    change = admin_client.get(f"/admin/thinger_http/accesstoken/{token.pk}/change/")
+    listing = admin_client.get("/admin/accounts/accesstoken/")
+    change = admin_client.get(f"/admin/accounts/accesstoken/{token.pk}/change/")
 
     assert listing.status_code == 200 and "gateway" in listing.content.decode()
     assert change.status_code == 200

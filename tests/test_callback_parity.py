@@ -14,6 +14,7 @@ from unittest import mock
 import pytest
 from django.db import connection, transaction
 
+from accounts.auth import oauth_tokens_for
 from buckets.models import BucketRecord
 from devices.callback import portable, postgresql
 from devices.models import ConnectionEvent, Device, DeviceDailyStats, Property
@@ -28,7 +29,6 @@ from tests.factories import (
     UserFactory,
     callback_configure,
 )
-from thinger_http.auth import oauth_tokens_for
 
 pytestmark = pytest.mark.django_db
 

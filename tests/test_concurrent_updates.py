@@ -6,6 +6,8 @@ Found by schemathesis: a PUT on a device deleted by a concurrent DELETE failed w
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.models import AccessToken
+from accounts.services import access_token_create, access_token_update
 from buckets.models import Bucket
 from buckets.services import bucket_update
 from devices.models import Device, Property
@@ -13,8 +15,6 @@ from devices.services import device_update, property_update
 from endpoints.models import Endpoint
 from endpoints.services import endpoint_update
 from tests.factories import BucketFactory, DeviceFactory, EndpointFactory, PropertyFactory
-from thinger_http.models import AccessToken
-from thinger_http.services import access_token_create, access_token_update
 
 
 def deleted_meanwhile(instance):

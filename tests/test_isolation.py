@@ -27,6 +27,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve
 
+from accounts.auth import access_token_value
+from accounts.models import AccessToken
 from buckets.models import Bucket, BucketExport, BucketRecord
 from devices.models import Device, Property
 from devices.tokens import callback_token_for
@@ -43,8 +45,6 @@ from tests.factories import (
     callback_configure,
 )
 from tests.reliability import report
-from thinger_http.auth import access_token_value
-from thinger_http.models import AccessToken
 
 pytestmark = pytest.mark.django_db
 

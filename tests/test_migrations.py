@@ -11,7 +11,7 @@ from django.db import connection
 from buckets.models import Bucket
 from tests.factories import BucketFactory
 
-APPS = ("devices", "buckets", "endpoints", "thinger_http")
+APPS = ("devices", "buckets", "endpoints", "accounts", "thinger_http")
 
 
 def sql_files():
@@ -75,3 +75,42 @@ def test_a_bucket_has_its_clock_from_creation_to_deletion(postgresql_only):
     assert clock_exists(bucket.pk) and clock_exists(bulk.pk)
     bucket.delete()
     assert not clock_exists(bucket.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_move_to_the_accounts_app_with_their_rows_and_permissions():
+    """Issue 19: the token models leave the project package for ``accounts`` without moving a
+    row: a token made before the move still authenticates after it, and a permission given on
+    the old content type is the new model's."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from accounts.auth import access_token_value, authenticate_bearer
+    from accounts.models import AccessToken
+    from tests.factories import UserFactory
+
+    before = [("thinger_http", "0002_refresh_token_families"), ("accounts", None)]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    executor.loader.build_graph()
+    old = executor.loader.project_state(before[:1]).apps
+    user = UserFactory(username="alice")
+    token = old.get_model("thinger_http", "AccessToken").objects.create(
+        owner_id=user.pk, identifier="gw", name="Gateway", allow={"*": {"*": "*"}}
+    )
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.filter(model="accesstoken").delete()
+    old_type = ContentType.objects.create(app_label="thinger_http", model="accesstoken")
+    permission = Permission.objects.create(
+        content_type=old_type, codename="view_accesstoken", name="Can view access token"
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    moved = AccessToken.objects.get(pk=token.pk)
+    assert (moved.owner_id, moved.identifier) == (user.pk, "gw")
+    assert authenticate_bearer(access_token_value(moved))[0] == user
+    ContentType.objects.clear_cache()
+    assert Permission.objects.get(pk=permission.pk).content_type.app_label == "accounts"

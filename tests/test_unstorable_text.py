@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import AccessToken
 from buckets.models import BucketRecord
 from core.text import UNSTORABLE_MESSAGE
 from devices.models import Device, Property
@@ -22,7 +23,6 @@ from tests.factories import (
 )
 from tests.reliability import report
 from tests.strategies import json_text
-from thinger_http.models import AccessToken
 
 pytestmark = pytest.mark.django_db
 

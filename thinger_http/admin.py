@@ -11,12 +11,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db import transaction
 
+from accounts.models import AccessToken
 from buckets.models import Bucket, BucketRecord
 from buckets.services import bucket_delete
 from devices.models import Device
 from devices.services import device_delete_many
 from endpoints.models import Endpoint
-from thinger_http.models import AccessToken, RefreshTokenFamily
 
 User = get_user_model()
 
@@ -62,36 +62,3 @@ class OwnerUserAdmin(UserAdmin):
 
 admin.site.unregister(User)
 admin.site.register(User, OwnerUserAdmin)
-
-
-@admin.register(AccessToken)
-class AccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("identifier", "owner", "name", "enabled", "expire", "created", "modified")
-    list_filter = ("enabled",)
-    list_select_related = ("owner",)
-    search_fields = ("identifier", "name", "owner__username")
-    raw_id_fields = ("owner",)
-    readonly_fields = ("created", "modified")
-    date_hierarchy = "created"
-
-
-@admin.register(RefreshTokenFamily)
-class RefreshTokenFamilyAdmin(admin.ModelAdmin):
-    """The logins of the API (OAuth password grants) and their refreshes; revoking one ends it."""
-
-    list_display = ("owner", "created", "refreshed", "revoked")
-    list_filter = ("revoked",)
-    list_select_related = ("owner",)
-    search_fields = ("owner__username",)
-    fields = ("owner", "created", "refreshed", "revoked")
-    readonly_fields = ("owner", "created", "refreshed")
-    date_hierarchy = "created"
-    actions = ["revoke"]
-
-    def has_add_permission(self, request):
-        return False  # families start with a login
-
-    @admin.action(description="Revoke: their refresh tokens no longer work", permissions=["change"])
-    def revoke(self, request, queryset):
-        count = queryset.filter(revoked=False).update(revoked=True)
-        self.message_user(request, f"Revoked {count} refresh token families.")

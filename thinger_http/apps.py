@@ -2,11 +2,12 @@ from django.apps import AppConfig
 
 
 class ThingerHttpConfig(AppConfig):
-    """The project package is also an app: it holds API authentication (access tokens)."""
+    """The project package: settings, URLs, WSGI and Celery. It stays an app for its migrations,
+    which created the token tables that ``accounts`` now owns."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "thinger_http"
-    verbose_name = "API access"
+    verbose_name = "thinger-http"
 
     def ready(self):
         from core import logins  # noqa: F401  (signal receivers)

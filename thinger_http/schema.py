@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "thinger_http.auth.BearerAuthentication"
+    target_class = "accounts.auth.BearerAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
@@ -12,7 +12,7 @@ class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "thinger_http.auth.SessionAuthentication"
+    target_class = "accounts.auth.SessionAuthentication"
     name = "cookieAuth"
 
     def get_security_definition(self, auto_schema):

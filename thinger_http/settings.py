@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "thinger_http",
+    "accounts",
     "devices",
     "buckets",
     "endpoints",
@@ -283,8 +284,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BYTES", 2_621_440, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "thinger_http.auth.BearerAuthentication",
-        "thinger_http.auth.SessionAuthentication",
+        "accounts.auth.BearerAuthentication",
+        "accounts.auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.api_policy.OwnerPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

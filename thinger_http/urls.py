@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import api_views
 from core import console
 from core.converters import IdentifierConverter, TokenIdConverter
-from thinger_http import api_views, views
+from thinger_http import views
 
 register_converter(IdentifierConverter, "id")
 register_converter(TokenIdConverter, "tokenid")

@@ -9,9 +9,9 @@ access tokens are accepted too, within their scope: gateways and plugins post fo
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authentication import BaseAuthentication
 
+from accounts.auth import authenticate_bearer
 from devices.callback.errors import CallbackError
 from devices.tokens import InvalidToken, callback_token_decode
-from thinger_http.auth import authenticate_bearer
 
 _BEARER = "bearer "
 

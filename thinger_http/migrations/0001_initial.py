@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import thinger_http.models
+import accounts.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 ('allow', models.JSONField(blank=True, default=dict)),
                 ('deny', models.JSONField(blank=True, default=dict)),
                 ('expire', models.BigIntegerField(blank=True, null=True)),
-                ('generation', models.PositiveIntegerField(default=thinger_http.models.new_token_generation, editable=False)),
+                ('generation', models.PositiveIntegerField(default=accounts.models.new_token_generation, editable=False)),
                 ('created', models.DateTimeField(auto_now_add=True)),
                 ('modified', models.DateTimeField(auto_now=True)),
                 ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='access_tokens', to=settings.AUTH_USER_MODEL)),

@@ -1,7 +1,7 @@
 from django.db import transaction
 
+from accounts.models import AccessToken
 from core.db import save_changes
-from thinger_http.models import AccessToken
 
 
 @transaction.atomic

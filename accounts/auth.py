@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from thinger_http.models import AccessToken, RefreshTokenFamily
+from accounts.models import AccessToken, RefreshTokenFamily
 
 ALGORITHM = "HS256"
 ACCESS = "access"

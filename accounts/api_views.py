@@ -7,10 +7,10 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny
 
+from accounts.auth import access_token_value, oauth_refresh, oauth_tokens_for
+from accounts.models import AccessToken
+from accounts.services import access_token_create, access_token_revoke, access_token_update
 from core.api import ApiView, model_error, ok, to_ms
-from thinger_http.auth import access_token_value, oauth_refresh, oauth_tokens_for
-from thinger_http.models import AccessToken
-from thinger_http.services import access_token_create, access_token_revoke, access_token_update
 
 _OAUTH_RESPONSE = inline_serializer(
     "OAuthToken",

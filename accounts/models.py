@@ -25,6 +25,7 @@ class RefreshTokenFamily(models.Model):
     refreshed = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "thinger_http_refreshtokenfamily"  # where it was created
         verbose_name_plural = "refresh token families"
 
     def __str__(self):
@@ -61,6 +62,7 @@ class AccessToken(models.Model):
     modified = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "thinger_http_accesstoken"  # where it was created
         ordering = ["owner_id", "identifier"]
         constraints = [
             models.UniqueConstraint(

@@ -1,0 +1,1 @@
+"""Accounts' API access: OAuth logins and their refresh tokens, long-lived access tokens."""
