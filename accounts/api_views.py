@@ -10,7 +10,8 @@ from rest_framework.permissions import AllowAny
 from accounts.auth import access_token_value, oauth_refresh, oauth_tokens_for
 from accounts.models import AccessToken
 from accounts.services import access_token_create, access_token_revoke, access_token_update
-from core.api import ApiView, model_error, ok, to_ms
+from core.api import ApiView, model_error, ok
+from core.times import to_ms
 
 _OAUTH_RESPONSE = inline_serializer(
     "OAuthToken",

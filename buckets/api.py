@@ -17,7 +17,7 @@ from rest_framework import exceptions, serializers
 from buckets import selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
-from core.api import ApiView, int_param, model_error, ok, to_ms, validated
+from core.api import ApiView, int_param, model_error, ok, validated
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -25,6 +25,7 @@ from core.api_fields import (
     StrictCharField,
     StrictIntegerField,
 )
+from core.times import to_ms
 
 _WIRE_NAMES = {"identifier": "bucket", "__all__": "bucket"}
 

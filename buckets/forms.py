@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from buckets.models import Bucket, BucketExport
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.times import to_ms
 
 
 class BucketForm(forms.Form):
@@ -54,10 +55,6 @@ def _datetime_field(label):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-
-
-def to_ms(moment):
-    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 class _RangeForm(forms.Form):

@@ -47,10 +47,6 @@ def ok(data=None):
     return Response(data, status=200)
 
 
-def to_ms(moment):
-    return int(moment.timestamp() * 1000) if moment else None
-
-
 # No page or offset is larger: bigger values are clamped rather than overflowing the database's
 # integers (found by schemathesis: ?index=7386433944042924576814076526592 was a 500 on SQLite).
 INT_PARAM_MAX = 2**53

@@ -19,7 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, 
 from rest_framework import exceptions, serializers
 
 from buckets.api import READ_PARAMETERS, BucketOutput, RecordOutput, bucket_out, read_records
-from core.api import ApiView, int_param, model_error, ok, to_ms, validated
+from core.api import ApiView, int_param, model_error, ok, validated
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -29,6 +29,7 @@ from core.api_fields import (
     StrictIntegerField,
 )
 from core.api_policy import JSONParser
+from core.times import to_ms
 from devices import selectors, services
 from devices.callback.views import callback_view
 from devices.models import Device

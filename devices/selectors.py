@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from buckets.models import Bucket
+from core.times import to_ms
 from devices.models import (
     DEFAULT_TIMEOUT_MINUTES,
     CallbackSettings,
@@ -113,10 +114,6 @@ def device_callback_credentials(device):
     return url, token, f"{url}?authorization={token}"
 
 
-def _ms(moment):
-    return int(moment.timestamp() * 1000) if moment else None
-
-
 def devices_for_owner(owner, *, name=None, type=None, identifier=None):
     """The owner's devices by id; ``name`` and ``identifier`` match any part (case-insensitive),
     ``type`` the whole type. Empty filters are no filters."""
@@ -137,7 +134,7 @@ def device_connection(device):
         since = device.connected_at
     else:
         since = device.timeout_at if device.last_call_at else None
-    return {"active": device.connected, "ts": _ms(since)}
+    return {"active": device.connected, "ts": to_ms(since)}
 
 
 def device_stats(device, days=30):
@@ -167,12 +164,12 @@ def device_stats(device, days=30):
         )
     return {
         "connected": device.connected,
-        "connected_ts": _ms(device.connected_at),
+        "connected_ts": to_ms(device.connected_at),
         "ip_address": device.remote_ip,
         "rx_bytes": totals["rx_bytes"] or 0,
         "tx_bytes": totals["tx_bytes"] or 0,
         "calls": totals["calls"] or 0,
-        "last_call_ts": _ms(device.last_call_at),
+        "last_call_ts": to_ms(device.last_call_at),
         "daily": daily,
     }
 

@@ -22,7 +22,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 
-from core.api import ApiView, int_param, model_error, ok, to_ms, validated
+from core.api import ApiView, int_param, model_error, ok, validated
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -31,6 +31,7 @@ from core.api_fields import (
 )
 from core.api_policy import PayloadTooLarge
 from core.text import UNSTORABLE_MESSAGE, has_unstorable_text
+from core.times import to_ms
 from endpoints import selectors, services
 from endpoints.kinds import endpoint_templates, redacted_config
 from endpoints.models import Endpoint, EndpointCall

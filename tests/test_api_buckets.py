@@ -7,6 +7,7 @@ import pytest
 
 from buckets.models import Bucket, BucketRecord
 from devices.models import CallbackSettings
+from tests.api_checks import assert_empty_ok
 from tests.factories import (
     BucketFactory,
     BucketRecordFactory,
@@ -48,13 +49,6 @@ def update(api, bucket, body, user="alice"):
 
 def call(client, method, path, body=None):
     return client.generic(method.upper(), path, json.dumps(body or {}), "application/json")
-
-
-def assert_empty_ok(response):
-    assert response.status_code == 200, response.content
-    assert response.content == b""
-    assert "Content-Type" not in response
-    assert response["Content-Length"] == "0"
 
 
 API_WRITE = {

@@ -11,6 +11,7 @@ from django.db import connection
 
 from buckets import selectors, services
 from buckets.models import BucketRecord
+from tests.api_checks import assert_empty_ok
 from tests.factories import (
     BucketFactory,
     BucketRecordFactory,
@@ -58,12 +59,6 @@ def stored(bucket):
     return list(
         BucketRecord.objects.filter(bucket=bucket).order_by("ts").values_list("ts", "value")
     )
-
-
-def assert_empty_ok(response):
-    assert response.status_code == 200, response.content
-    assert response.content == b""
-    assert "Content-Type" not in response
 
 
 def now_ms():

@@ -10,6 +10,7 @@ from django.utils import timezone
 from buckets.models import BucketRecord
 from devices.models import CallbackSettings, Device
 from devices.tokens import callback_token_for
+from tests.api_checks import assert_json_ok
 from tests.factories import (
     BucketFactory,
     DeviceFactory,
@@ -69,12 +70,6 @@ def stored(device):
         if getattr(callback, action) is not None
     }
     return actions, callback.timeout
-
-
-def assert_json_ok(response):
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "application/json"
-    return response.json()
 
 
 # Read.

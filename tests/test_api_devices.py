@@ -17,6 +17,7 @@ from devices.models import (
 from devices.services import device_update
 from devices.tokens import callback_token_for
 from endpoints.models import EndpointCall
+from tests.api_checks import assert_empty_ok, assert_json_ok
 from tests.factories import (
     BucketFactory,
     ConnectionEventFactory,
@@ -72,19 +73,6 @@ def listing(api, query="", user="alice"):
     response = api.get(f"/v1/users/{user}/devices{query}")
     assert response.status_code == 200, response.content
     return response.json()
-
-
-def assert_json_ok(response):
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "application/json"
-    return response.json()
-
-
-def assert_empty_ok(response):
-    assert response.status_code == 200, response.content
-    assert response.content == b""
-    assert "Content-Type" not in response
-    assert response["Content-Length"] == "0"
 
 
 # Create.

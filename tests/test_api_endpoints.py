@@ -21,6 +21,7 @@ from endpoints import services
 from endpoints.kinds import TEMPLATES
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import Outcome
+from tests.api_checks import assert_empty_ok, assert_json_ok
 from tests.factories import (
     DeviceFactory,
     EndpointAttemptFactory,
@@ -86,19 +87,6 @@ def call(api, endpoint, body=b"", user="alice", content_type="application/json")
     data = body if isinstance(body, bytes | str) else json.dumps(body)
     path = f"/v1/users/{user}/endpoints/{endpoint}/call"
     return api.generic("POST", path, data, content_type=content_type)
-
-
-def assert_json_ok(response):
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "application/json"
-    return response.json()
-
-
-def assert_empty_ok(response):
-    assert response.status_code == 200, response.content
-    assert response.content == b""
-    assert "Content-Type" not in response
-    assert response["Content-Length"] == "0"
 
 
 def assert_field_error(response, field, assert_json_error):

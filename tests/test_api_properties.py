@@ -7,6 +7,7 @@ import json
 import pytest
 
 from devices.models import CallbackSettings, Property
+from tests.api_checks import assert_empty_ok, assert_json_ok
 from tests.factories import DeviceFactory, PropertyFactory, UserFactory, callback_configure
 
 pytestmark = pytest.mark.django_db
@@ -32,19 +33,6 @@ def api(bearer_client, owner):
 
 def send(api, method, path, body):
     return api.generic(method, path, json.dumps(body), content_type="application/json")
-
-
-def assert_json_ok(response):
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"] == "application/json"
-    return response.json()
-
-
-def assert_empty_ok(response):
-    assert response.status_code == 200, response.content
-    assert response.content == b""
-    assert "Content-Type" not in response
-    assert response["Content-Length"] == "0"
 
 
 def values(device):
