@@ -11,6 +11,7 @@ from accounts.auth import access_token_value, oauth_refresh, oauth_tokens_for
 from accounts.models import AccessToken
 from accounts.services import access_token_create, access_token_revoke, access_token_update
 from core.api import ApiView, model_error, ok
+from core.api_fields import ClosedSerializer
 from core.times import to_ms
 
 _OAUTH_RESPONSE = inline_serializer(
@@ -67,7 +68,7 @@ class OAuthTokenView(ApiView):
         return ok(tokens)
 
 
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(ClosedSerializer):
     token = serializers.RegexField(r"^[a-zA-Z0-9_]{1,50}$", max_length=50)
     name = serializers.CharField(max_length=255, allow_blank=True)
     description = serializers.CharField(max_length=255, allow_blank=True, required=False)
@@ -77,13 +78,6 @@ class TokenSerializer(serializers.Serializer):
     expire = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
     def validate(self, attrs):
-        unknown = (
-            set(self.initial_data) - set(self.fields)
-            if isinstance(self.initial_data, dict)
-            else set()
-        )
-        if unknown:
-            raise serializers.ValidationError({sorted(unknown)[0]: "unknown field"})
         for name in ("allow", "deny"):
             if name in attrs and not isinstance(attrs[name], dict):
                 raise serializers.ValidationError({name: "must be an object"})

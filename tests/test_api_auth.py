@@ -296,3 +296,11 @@ def test_a_token_without_the_account_id_is_refused(client, alice):
     )
 
     assert client.get("/v1/users/alice/devices", **bearer(nameless)).status_code == 401
+
+
+def test_a_token_with_an_unknown_field_is_400_naming_it(
+    client, alice, alice_token, assert_json_error
+):
+    response = create_token(client, bearer(alice_token), bogus=1)
+
+    assert assert_json_error(response, 400) == "bogus: unknown field"
