@@ -10,6 +10,7 @@ from django.http import Http404
 from rest_framework import exceptions, parsers, permissions, throttling
 
 from core import rates
+from core.logins import client_address
 from core.text import UNSTORABLE_MESSAGE, has_unstorable_text, query_has_unstorable_text
 
 
@@ -60,8 +61,6 @@ class UserRateThrottle(throttling.BaseThrottle):
         rate = self.rate or settings.API_RATE
         if not rate:
             return True
-        from core.logins import client_address
-
         limit, period = rates.split_rate(rate)
         number, self.retry_after = rates.window(period)
         user = request.user

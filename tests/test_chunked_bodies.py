@@ -4,7 +4,6 @@ server runs, within the same size (413) and depth limits as bodies with a length
 
 import io
 import json
-import sys
 from urllib.parse import urlencode
 
 import pytest
@@ -13,6 +12,7 @@ from buckets.models import BucketRecord
 from devices.models import CallbackSettings, Device, Property
 from devices.tokens import callback_token_for
 from tests.factories import BucketFactory, DeviceFactory, UserFactory, callback_configure
+from tests.wsgi_client import answer, environ
 from thinger_http import wsgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,37 +34,16 @@ class Pieces(io.RawIOBase):
 
 def send(method, path, body, *, content_type="application/json", token=None, chunked=True):
     """(status, headers, body) of ``wsgi.application`` for a request with ``body`` chunked."""
-    env = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.7",
-        "HTTP_HOST": "testserver",
-        "CONTENT_TYPE": content_type,
-        "wsgi.input": Pieces(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-    }
-    if chunked:
-        env["HTTP_TRANSFER_ENCODING"] = "chunked"
-    else:
-        env["CONTENT_LENGTH"] = str(len(body))
+    headers = {"Content-Type": content_type}
     if token:
-        env["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started.update(status=int(status.split()[0]), headers=dict(headers))
-
-    result = wsgi.application(env, start_response)
-    try:
-        content = b"".join(result)
-    finally:
-        getattr(result, "close", lambda: None)()
-    return started["status"], started["headers"], content
+        headers["Authorization"] = f"Bearer {token}"
+    env = environ(method, path, body, headers=headers)
+    env["wsgi.input"] = Pieces(body)
+    if chunked:
+        del env["CONTENT_LENGTH"]
+        env["HTTP_TRANSFER_ENCODING"] = "chunked"
+    status, headers, content = answer(wsgi.application, env)
+    return int(status.split()[0]), dict(headers), content
 
 
 @pytest.fixture

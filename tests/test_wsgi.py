@@ -2,9 +2,7 @@
 callback's middleware stack, everything else through the project's, and a device gets the same
 answer from either, byte for byte: status, headers and body."""
 
-import io
 import json
-import sys
 
 import pytest
 from django.urls import resolve
@@ -12,45 +10,10 @@ from django.urls import resolve
 from devices.callback.views import callback_view
 from devices.tokens import callback_token_for
 from tests.factories import BucketFactory, DeviceFactory, PropertyFactory, callback_configure
+from tests.wsgi_client import answer, environ
 from thinger_http import wsgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def environ(method, path, body=b"", *, query="", headers=None):
-    env = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.7",
-        "HTTP_HOST": "testserver",
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "CONTENT_LENGTH": str(len(body)),
-    }
-    for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        env[key if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
-    return env
-
-
-def answer(application, env):
-    """(status, headers, body) as a WSGI server would send them."""
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started.update(status=status, headers=sorted(headers))
-
-    result = application(env, start_response)
-    try:
-        body = b"".join(result)
-    finally:
-        getattr(result, "close", lambda: None)()
-    return started["status"], started["headers"], body
 
 
 @pytest.fixture
