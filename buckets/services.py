@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
-from core.db import json_dumps, save_changes
+from core.db import gone, json_dumps, lock_existing, save_changes
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,7 @@ def bucket_write(*, bucket, values, now_ms=None):
     Each value's own numeric top-level ``ts`` is its time (and is removed from the value), as in
     the device callback; the others get the server's time. A disabled bucket stores nothing.
     """
+    lock_existing(bucket)
     if not bucket.enabled or not values:
         return 0
     if now_ms is None:
@@ -229,6 +230,7 @@ def bucket_delete(*, bucket):
     Records go in set-based DELETEs (never loaded); callback settings writing to the bucket are
     switched off by the foreign key's SET NULL; export files are removed once this commits.
     """
+    lock_existing(bucket)
     names = [export_name(export) for export in bucket.exports.all()]
     records = BucketRecord.objects.filter(bucket=bucket)
     records._raw_delete(records.db)  # one statement: chunks would not help in one transaction
@@ -271,7 +273,10 @@ def _delete_range(bucket_id, min_ts, max_ts):
 def bucket_clear(bucket, min_ts=None, max_ts=None):
     """Delete a bucket's records, all of them or those with min_ts <= ts <= max_ts (ms, either
     bound may be None); returns how many. Set-based and chunked: nothing is loaded into Python,
-    whatever the bucket's size. The console, the admin and the API call this."""
+    whatever the bucket's size. The console, the admin and the API call this. DoesNotExist if
+    the bucket was deleted since it was read."""
+    if not Bucket.objects.filter(pk=bucket.pk).exists():
+        raise gone(bucket)
     return _delete_range(bucket.pk, min_ts, max_ts)
 
 
@@ -385,6 +390,7 @@ def bucket_export_create(
 ):
     """Record an export and have a worker write it once this commits; ``min_ts``/``max_ts`` of
     0 or None leave that end of the range open."""
+    lock_existing(bucket)
     export = BucketExport(
         bucket=bucket,
         file=_export_file_name(bucket, data_type, timezone.now()),

@@ -20,7 +20,30 @@ def save_changes(instance, fields):
         fields = [*fields, "modified"] if "modified" not in fields else fields
     values = {name: getattr(instance, name) for name in fields}
     if not model._default_manager.filter(pk=instance.pk).update(**values):
-        raise model.DoesNotExist(f"this {model._meta.verbose_name} no longer exists")
+        raise gone(instance)
+    return instance
+
+
+def gone(instance):
+    """The DoesNotExist of ``instance``'s model: its row was deleted by a concurrent request (a
+    404 in the API)."""
+    model = type(instance)
+    return model.DoesNotExist(f"this {model._meta.verbose_name} no longer exists")
+
+
+def lock_existing(instance):
+    """Lock the row of ``instance`` until the caller's transaction ends, or raise its model's
+    DoesNotExist if a concurrent request deleted it since it was read.
+
+    For services that write rows referencing it: without the lock such a row would reference
+    nothing, which the database refuses only at commit (a 500). The lock (PostgreSQL's FOR NO
+    KEY UPDATE) keeps a DELETE out and lets other updates of the row wait only for this
+    transaction; on SQLite the transaction already holds the database's write lock.
+    """
+    model = type(instance)
+    rows = model._default_manager.select_for_update(no_key=True).filter(pk=instance.pk)
+    if rows.values_list("pk", flat=True).first() is None:
+        raise gone(instance)
     return instance
 
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from buckets.models import Bucket
-from core.db import save_changes
+from core.db import gone, lock_existing, save_changes
 from devices.callback.rules import deadline
 from devices.models import (
     TIMEOUT_MAX_MINUTES,
@@ -40,7 +40,11 @@ def device_rotate_token(*, device):
     generation = new_token_generation()
     while generation == device.token_generation:
         generation = new_token_generation()
-    Device.objects.filter(pk=device.pk).update(token_generation=generation, modified=timezone.now())
+    changed = Device.objects.filter(pk=device.pk).update(
+        token_generation=generation, modified=timezone.now()
+    )
+    if not changed:
+        raise gone(device)
     device.token_generation = generation
     return device
 
@@ -70,8 +74,11 @@ def device_update(*, device, **fields):
 def device_delete(*, device):
     """Delete a device with its callback settings, properties, statistics and events; its
     endpoint call log stays, detached. Its token fails from now on (404, then 401 if an
-    identical device is created: a new token generation)."""
-    device.delete()
+    identical device is created: a new token generation). DoesNotExist if a concurrent request
+    deleted it first."""
+    deleted, _ = device.delete()
+    if not deleted:
+        raise gone(device)
 
 
 DELETE_CHUNK = 5000
@@ -120,6 +127,7 @@ def callback_settings_update(*, device, actions=None, timeout=None):
     bucket, endpoint or property that does not exist is a ValidationError naming the action.
     A connected device's deadline moves with a new timeout, counted from its last call.
     """
+    lock_existing(device)
     callback, _ = CallbackSettings.objects.select_for_update().get_or_create(device=device)
     if actions is not None:
         unknown = sorted(set(actions) - set(_ACTION_TARGETS))
@@ -155,6 +163,7 @@ def _property_exists_error():
 def property_create(*, device, identifier, name="", description="", value=None):
     """A new property of the device; a duplicate id is a ValidationError."""
     _check_json_value(value)
+    lock_existing(device)
     prop = Property(
         device=device, identifier=identifier, name=name, description=description, value=value
     )

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from core.db import save_changes
+from core.db import lock_existing, save_changes
 from endpoints.kinds import config_errors, kind_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import EXCERPT_CHARS, Outcome, timeouts
@@ -279,6 +279,7 @@ def endpoint_call_now(*, endpoint, payload, device=None):
     call.finished_at = timezone.now()
     call.last_error = outcome.error[:ERROR_CHARS]
     with transaction.atomic():
+        lock_existing(endpoint)  # deleted during the attempt: nothing to log it in (a 404)
         call.save()
         _log_attempt(call, outcome, started_at)
     return CallResult(
@@ -375,6 +376,7 @@ def endpoint_delete(*, endpoint):
     first: a worker settling one of them either finished before (its attempt is deleted with the
     rest) or waits, then finds the call gone and logs nothing.
     """
+    lock_existing(endpoint)
     calls = EndpointCall.objects.filter(endpoint=endpoint)
     calls.filter(status__in=[Status.PENDING, Status.SENDING]).update(
         status=Status.FAILED, next_attempt_at=None, last_error="the endpoint was deleted"

@@ -1,10 +1,12 @@
-"""The project's middleware: query strings refused when they hold text no database stores, and
-Django's messages middleware, lazily (a request that shows or adds no message, as every API call
-and device callback, builds no message storage)."""
+"""The project's middleware: query strings refused when they hold text no database stores, a row
+deleted by a concurrent request as the 404 page, and Django's messages middleware, lazily (a
+request that shows or adds no message, as every API call and device callback, builds no message
+storage)."""
 
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, ObjectDoesNotExist
+from django.http import Http404
 from django.utils.functional import SimpleLazyObject, empty
 
 from core.responses import is_callback_path
@@ -38,3 +40,20 @@ class LazyMessageMiddleware(MessageMiddleware):
         if isinstance(storage, SimpleLazyObject) and storage._wrapped is empty:
             return response
         return super().process_response(request, response)
+
+
+class DeletedMeanwhileMiddleware:
+    """The 404 page when a page's object is deleted by a concurrent request between the view
+    reading it and a service writing it (the service raises the model's DoesNotExist; the API's
+    exception handler answers its JSON 404 for the same)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, ObjectDoesNotExist):
+            raise Http404(str(exception)) from exception
+        return None

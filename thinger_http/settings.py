@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "thinger_http.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "thinger_http.middleware.DeletedMeanwhileMiddleware",
 ]
 
 # What the device callback's answers need of MIDDLEWARE, in its order (thinger_http.wsgi).
