@@ -194,7 +194,7 @@ class ExportOutput(serializers.Serializer):
     progress = serializers.IntegerField(help_text="percent")
     rows = serializers.IntegerField()
     size = serializers.IntegerField(help_text="bytes")
-    error = serializers.CharField()
+    failure = serializers.CharField(help_text="why the export failed; empty unless it did")
     created = serializers.IntegerField()
     finished = serializers.IntegerField(allow_null=True)
 
@@ -210,7 +210,7 @@ def export_out(export):
         "progress": export.progress,
         "rows": export.rows,
         "size": export.size,
-        "error": export.error,
+        "failure": export.error,
         "created": to_ms(export.created),
         "finished": to_ms(export.finished),
     }

@@ -151,7 +151,7 @@ class CallResultOutput(serializers.Serializer):
     response = serializers.CharField(
         help_text=f"the start of the target's response, at most {EXCERPT_CHARS} characters"
     )
-    error = serializers.CharField(allow_null=True, help_text="why the call failed; null if ok")
+    failure = serializers.CharField(allow_null=True, help_text="why the call failed; null if ok")
     duration_ms = serializers.IntegerField()
     call = serializers.IntegerField(help_text="the call's id in GET .../calls")
 
@@ -161,7 +161,7 @@ def call_result_out(result):
         "ok": result.ok,
         "status": result.status_code,
         "response": result.response_excerpt,
-        "error": result.error or None,
+        "failure": result.error or None,
         "duration_ms": result.duration_ms,
         "call": result.call.pk,
     }
@@ -171,7 +171,7 @@ class AttemptOutput(serializers.Serializer):
     started = serializers.IntegerField(help_text="milliseconds since the Unix epoch")
     duration_ms = serializers.IntegerField()
     status = serializers.IntegerField(allow_null=True, help_text="the target's HTTP status")
-    error = serializers.CharField(allow_null=True)
+    failure = serializers.CharField(allow_null=True, help_text="why the attempt failed")
     response = serializers.CharField()
 
 
@@ -185,7 +185,7 @@ class CallOutput(serializers.Serializer):
     state = serializers.CharField(help_text=", ".join(EndpointCall.Status.values))
     next_attempt = serializers.IntegerField(allow_null=True, help_text="when pending: due time")
     finished = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField(allow_null=True, help_text="the last attempt's error")
+    failure = serializers.CharField(allow_null=True, help_text="why the last attempt failed")
     attempts = AttemptOutput(many=True, help_text="newest first")
 
 
@@ -201,13 +201,13 @@ def call_out(call):
         if call.status == EndpointCall.Status.PENDING
         else None,
         "finished": to_ms(call.finished_at),
-        "error": call.last_error or None,
+        "failure": call.last_error or None,
         "attempts": [
             {
                 "started": to_ms(attempt.started_at),
                 "duration_ms": attempt.duration_ms,
                 "status": attempt.status_code,
-                "error": attempt.error or None,
+                "failure": attempt.error or None,
                 "response": attempt.response_excerpt,
             }
             for attempt in call.attempt_log.all()

@@ -602,8 +602,8 @@ def test_call_returns_the_targets_status_and_signs_the_body(
 
     body = assert_json_ok(call(api, "hook", {"temperature": 21.5}))
 
-    assert set(body) == {"ok", "status", "response", "error", "duration_ms", "call"}
-    assert (body["ok"], body["status"], body["response"], body["error"]) == (
+    assert set(body) == {"ok", "status", "response", "failure", "duration_ms", "call"}
+    assert (body["ok"], body["status"], body["response"], body["failure"]) == (
         True,
         201,
         '{"stored": true}',
@@ -632,7 +632,7 @@ def test_a_failing_target_is_reported_in_a_200(api, owner, receiver, local_targe
     body = assert_json_ok(call(api, "hook", {"v": 1}))
 
     assert (body["ok"], body["status"], body["response"]) == (False, 500, "boom")
-    assert body["error"] == "HTTP 500 Internal Server Error"
+    assert body["failure"] == "HTTP 500 Internal Server Error"
     assert len(receiver.requests) == 1  # no retries
     assert EndpointCall.objects.get().status == "failed"
     assert enqueued == []
@@ -683,16 +683,16 @@ def test_private_addresses_are_refused_unless_allowed(api, owner, receiver, sett
     body = assert_json_ok(call(api, "hook", {"v": 1}))
 
     assert (body["ok"], body["status"]) == (False, None)
-    assert body["error"].startswith("refused to connect to 127.0.0.1")
-    assert "ENDPOINTS_ALLOW_PRIVATE_NETWORKS" in body["error"]
+    assert body["failure"].startswith("refused to connect to 127.0.0.1")
+    assert "ENDPOINTS_ALLOW_PRIVATE_NETWORKS" in body["failure"]
     assert receiver.requests == []
-    assert EndpointCall.objects.get().last_error == body["error"]
+    assert EndpointCall.objects.get().last_error == body["failure"]
 
 
 def test_a_disabled_endpoint_is_not_called(api, owner, receiver, local_targets):
     hook(owner, receiver, enabled=False)
     body = assert_json_ok(call(api, "hook", {"v": 1}))
-    assert (body["ok"], body["error"]) == (False, "the endpoint is disabled")
+    assert (body["ok"], body["failure"]) == (False, "the endpoint is disabled")
     assert receiver.requests == []
 
 
@@ -701,7 +701,7 @@ def test_an_email_endpoint_has_no_status(api, owner):
 
     body = assert_json_ok(call(api, "mail", {"temperature": 20, "humidity": 40}))
 
-    assert (body["ok"], body["status"], body["error"]) == (True, None, None)
+    assert (body["ok"], body["status"], body["failure"]) == (True, None, None)
     [message] = mail.outbox
     assert message.to == ["alvarolb@thinger.io"]
     assert "20, 40" in message.alternatives[0][0]
@@ -742,10 +742,10 @@ def test_the_call_log_is_newest_first_with_attempts(api, owner):
         "state": "pending",
         "next_attempt": int(now.timestamp() * 1000),
         "finished": None,
-        "error": "HTTP 502",
+        "failure": "HTTP 502",
         "attempts": [],
     }
-    assert (second["device"], second["state"], second["error"], second["ts"]) == (
+    assert (second["device"], second["state"], second["failure"], second["ts"]) == (
         "sensor",
         "succeeded",
         None,
@@ -759,14 +759,14 @@ def test_the_call_log_is_newest_first_with_attempts(api, owner):
             "started": int((now - timedelta(minutes=4)).timestamp() * 1000),
             "duration_ms": 7,
             "status": 200,
-            "error": None,
+            "failure": None,
             "response": "",
         },
         {
             "started": int((now - timedelta(minutes=5)).timestamp() * 1000),
             "duration_ms": 12,
             "status": 503,
-            "error": "HTTP 503",
+            "failure": "HTTP 503",
             "response": "",
         },
     ]

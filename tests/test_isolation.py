@@ -60,6 +60,8 @@ PUBLIC = {
     "console-login",
     "console-logout",
     "admin:login",
+    "server-assets",
+    "server-events",
 }
 # Routes every signed-in user may read: the same for everyone.
 SHARED = {"api-endpoint-templates", "api-endpoint-template"}

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api_views
 from core import console
 from core.converters import IdentifierConverter, TokenIdConverter
-from thinger_http import views
+from thinger_http import server_api, views
 
 register_converter(IdentifierConverter, "id")
 register_converter(TokenIdConverter, "tokenid")
@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("devices.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("v1/server/assets", server_api.ServerAssetsView.as_view(), name="server-assets"),
+    path("v1/server/events", server_api.ServerEventsView.as_view(), name="server-events"),
     path("oauth/token", api_views.OAuthTokenView.as_view(), name="oauth-token"),
     path("v1/users/<id:user>/tokens", api_views.TokenListView.as_view(), name="api-tokens"),
     path(
