@@ -7,6 +7,7 @@ is a 400 naming the field.
 
 import json
 import math
+import re
 
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import FileResponse, Http404, QueryDict
@@ -14,7 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 
-from buckets import selectors, services
+from buckets import aggregates, selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
 from core.api import ApiView, int_param, model_error, ok, validated
@@ -246,24 +247,60 @@ READ_PARAMETERS = [
     OpenApiParameter("max_ts", int, description="newest timestamp (ms), inclusive"),
     OpenApiParameter("sort", str, enum=["asc", "desc"], description="by ts; default desc"),
     OpenApiParameter("device", str, description="only the records this device's callback wrote"),
+    OpenApiParameter(
+        "agg",
+        str,
+        description="one record per interval (`30s`, `1m`, `5m`, `15m`, `1h`, `1d`, `1w`...: a "
+        "number and s, m, h, d or w; UTC, weeks from Monday) holding the aggregate of each "
+        "numeric field, nested ones by their dotted path; `items` then counts intervals",
+    ),
+    OpenApiParameter(
+        "agg_type", str, enum=list(aggregates.AGG_TYPES), description="with `agg`; default mean"
+    ),
 ]
+
+_AGG = re.compile(r"(\d{1,6})([smhdw])")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def _agg_param(request):
+    """``agg`` as milliseconds, or None; ``agg=`` is absent (clients send it empty)."""
+    raw = request.query_params.get("agg", "").strip()
+    if not raw:
+        return None
+    match = _AGG.fullmatch(raw)
+    if match is None or int(match[1]) == 0:
+        raise exceptions.ValidationError(
+            {"agg": "must be an interval such as 1m, 5m, 15m, 1h, 1d or 1w"}
+        )
+    return int(match[1]) * _UNIT_MS[match[2]]
 
 
 def read_records(request, bucket):
-    """The records a read asks for; empty parameters and unknown ones (agg, tz...) are ignored."""
+    """The records a read asks for, or with ``agg`` their aggregates per interval; empty
+    parameters and unknown ones (tz...) are ignored."""
     limit = selectors.READ_MAX_ITEMS
     items = int_param(request, "items", limit, minimum=1, maximum=limit)
     sort = request.query_params.get("sort", "").strip().lower() or "desc"
     if sort not in ("asc", "desc"):
         raise exceptions.ValidationError({"sort": "must be asc or desc"})
-    return selectors.bucket_read(
-        bucket=bucket,
-        items=items,
-        min_ts=_ts_param(request, "min_ts"),
-        max_ts=_ts_param(request, "max_ts"),
-        sort=sort,
-        device=request.query_params.get("device", "").strip() or None,
-    )
+    scope = {
+        "bucket": bucket,
+        "items": items,
+        "min_ts": _ts_param(request, "min_ts"),
+        "max_ts": _ts_param(request, "max_ts"),
+        "sort": sort,
+        "device": request.query_params.get("device", "").strip() or None,
+    }
+    step = _agg_param(request)
+    if step is None:
+        return selectors.bucket_read(**scope)
+    agg_type = request.query_params.get("agg_type", "").strip().lower() or "mean"
+    if agg_type not in aggregates.AGG_TYPES:
+        raise exceptions.ValidationError(
+            {"agg_type": f"must be one of {', '.join(aggregates.AGG_TYPES)}"}
+        )
+    return aggregates.bucket_aggregate(step_ms=step, agg_type=agg_type, **scope)
 
 
 class _BucketView(ApiView):
