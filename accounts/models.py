@@ -1,14 +1,11 @@
-import secrets
-
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+# Imported from here by the migrations, as the generation's default.
+from core.identifiers import new_token_generation
+
 ADMIN_ACCESS = {"*": {"*": "*"}}
-
-
-def new_token_generation():
-    return secrets.randbelow(2**31 - 1) + 1
 
 
 class RefreshTokenFamily(models.Model):

@@ -1,4 +1,7 @@
-"""The identifier rule shared by devices, buckets, endpoints and properties (SPEC: ids)."""
+"""The identifier rule shared by devices, buckets, endpoints and properties (SPEC: ids), and the
+generation numbers that tokens carry."""
+
+import secrets
 
 from django.core.validators import RegexValidator
 
@@ -9,3 +12,9 @@ identifier_validator = RegexValidator(
     rf"^{IDENTIFIER_PATTERN}\Z",
     "Use 1 to 32 letters, digits, '_' or '-'.",
 )
+
+
+def new_token_generation():
+    """A random token generation for a device or an access token: one deleted and created again
+    under the same id gets a new one, so the tokens issued before never come back to life."""
+    return secrets.randbelow(2**31 - 1) + 1

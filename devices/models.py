@@ -1,20 +1,14 @@
-import secrets
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+# new_token_generation is imported from here by the migrations, as the generation's default.
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator, new_token_generation
 
 DEFAULT_TIMEOUT_MINUTES = 10
 TIMEOUT_MAX_MINUTES = 60 * 24 * 365  # a year
-
-
-def new_token_generation():
-    """A random generation, so a device deleted and created again never revives old tokens."""
-    return secrets.randbelow(2**31 - 1) + 1
 
 
 class Device(models.Model):

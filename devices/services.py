@@ -12,14 +12,9 @@ from django.utils import timezone
 
 from buckets.models import Bucket
 from core.db import gone, lock_existing, save_changes
+from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
-from devices.models import (
-    TIMEOUT_MAX_MINUTES,
-    CallbackSettings,
-    Device,
-    Property,
-    new_token_generation,
-)
+from devices.models import TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
 from endpoints.models import Endpoint
 
 
