@@ -30,7 +30,7 @@ _INSERT_CHUNK = 1000
 
 # Records per DELETE when clearing or enforcing retention: each chunk is its own short
 # transaction (unless the caller holds one), so writers are never blocked for long.
-DELETE_CHUNK = 50_000
+RECORDS_PER_DELETE = 50_000
 
 
 def bucket_write_records(*, bucket_id, device=None, explicit, server, now_ms):
@@ -254,7 +254,7 @@ def _delete_range(bucket_id, min_ts, max_ts):
     Each chunk starts at the previous one's edge, so no query walks over the index entries of
     records already deleted (still there until vacuum, and all of them inside a transaction).
     """
-    chunk = DELETE_CHUNK
+    chunk = RECORDS_PER_DELETE
     total = 0
     while True:
         rows = _records_in_range(bucket_id, min_ts, max_ts)
@@ -315,8 +315,8 @@ def bucket_retention_cutoff(bucket, now):
 def bucket_enforce_retention(*, now=None):
     """Delete every record older than its bucket's retention period; returns how many.
 
-    Run by beat. Each bucket's expired records go oldest first in chunks of ``DELETE_CHUNK``, each
-    chunk its own transaction; a bucket with no expired records costs one index probe.
+    Run by beat. Each bucket's expired records go oldest first, ``RECORDS_PER_DELETE`` at a time,
+    each chunk its own transaction; a bucket with no expired records costs one index probe.
     """
     now = now or timezone.now()
     total = 0

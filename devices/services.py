@@ -76,17 +76,19 @@ def device_delete(*, device):
         raise gone(device)
 
 
-DELETE_CHUNK = 5000
+# Devices per query when deleting many: bounded by the parameters of one statement, not by rows.
+DEVICES_PER_DELETE = 5000
 
 
 def device_delete_many(*, devices):
-    """Delete the devices of a queryset as ``device_delete`` does, ``DELETE_CHUNK`` at a time:
-    the ORM lists the devices' ids in its queries (all of them in one, to detach their endpoint
-    calls), and a PostgreSQL statement takes at most 65,535 parameters. Returns how many."""
+    """Delete the devices of a queryset as ``device_delete`` does, ``DEVICES_PER_DELETE`` at a
+    time: the ORM lists the devices' ids in its queries (all of them in one, to detach their
+    endpoint calls), and a PostgreSQL statement takes at most 65,535 parameters. Returns how
+    many."""
     ids = list(devices.values_list("pk", flat=True))
     with transaction.atomic():
-        for start in range(0, len(ids), DELETE_CHUNK):
-            Device.objects.filter(pk__in=ids[start : start + DELETE_CHUNK]).delete()
+        for start in range(0, len(ids), DEVICES_PER_DELETE):
+            Device.objects.filter(pk__in=ids[start : start + DEVICES_PER_DELETE]).delete()
     return len(ids)
 
 
