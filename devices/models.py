@@ -5,29 +5,22 @@ from django.db import models
 from django.db.models import Q
 
 # new_token_generation is imported from here by the migrations, as the generation's default.
-from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator, new_token_generation
+from core.identifiers import identifier_field, new_token_generation
+from core.models import OwnedModel, identifier_unique_per_owner
 
 DEFAULT_TIMEOUT_MINUTES = 10
 TIMEOUT_MAX_MINUTES = 60 * 24 * 365  # a year
 
 
-class Device(models.Model):
+class Device(OwnedModel):
     class Type(models.TextChoices):
         HTTP = "HTTP", "HTTP Device (Sigfox, LoRa, cURL)"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices"
     )
-    identifier = models.CharField(
-        "device ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
-    )
-    name = models.CharField(max_length=255, blank=True)
-    description = models.CharField(max_length=255, blank=True)
+    identifier = identifier_field("device ID")
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP)
-    enabled = models.BooleanField(default=True)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
-
     token_generation = models.PositiveIntegerField(default=new_token_generation, editable=False)
 
     # Connection state, written by every callback and by the timeout sweep.
@@ -38,23 +31,13 @@ class Device(models.Model):
     # Stored rather than computed so that the sweep is one indexed range query.
     timeout_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["owner_id", "identifier"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["owner", "identifier"],
-                name="device_identifier_unique_per_owner",
-                violation_error_message="You already have a device with this ID.",
-            )
-        ]
+    class Meta(OwnedModel.Meta):
+        constraints = [identifier_unique_per_owner("device", "a device")]
         indexes = [
             models.Index(
                 fields=["timeout_at"], name="device_timeout_due", condition=Q(connected=True)
             ),
         ]
-
-    def __str__(self):
-        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
 
     @property
     def status(self):
@@ -120,9 +103,7 @@ class CallbackSettings(models.Model):
 
 class Property(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="properties")
-    identifier = models.CharField(
-        "property ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
-    )
+    identifier = identifier_field("property ID")
     name = models.CharField(max_length=255, blank=True)
     description = models.CharField(max_length=255, blank=True)
     value = models.JSONField(null=True, blank=True)
