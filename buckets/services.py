@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, connection, transaction
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
-from core.db import gone, json_dumps, lock_existing, save_changes
+from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes
 
 logger = logging.getLogger(__name__)
 
@@ -154,14 +153,6 @@ def bucket_write(*, bucket, values, now_ms=None):
     return len(explicit) + len(server)
 
 
-def _duplicate_error():
-    """A duplicate id as the ValidationError full_clean gives, for a create that lost a race."""
-    [unique] = [
-        c for c in Bucket._meta.constraints if c.name == "bucket_identifier_unique_per_owner"
-    ]
-    return ValidationError({"identifier": [unique.violation_error_message]})
-
-
 @transaction.atomic
 def bucket_create(
     *,
@@ -186,12 +177,7 @@ def bucket_create(
         retention_unit=retention_unit,
     )
     bucket.full_clean()
-    try:
-        with transaction.atomic():
-            bucket.save()
-    except IntegrityError:
-        raise _duplicate_error() from None
-    return bucket
+    return insert_unique(bucket)
 
 
 _UPDATABLE = {"name", "description", "enabled", "tags", "retention_period", "retention_unit"}

@@ -7,11 +7,11 @@ The device callback itself is ``devices.callback``; the connection-timeout sweep
 import json
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from buckets.models import Bucket
-from core.db import gone, lock_existing, save_changes
+from core.db import gone, insert_unique, lock_existing, save_changes
 from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
 from devices.models import TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
@@ -20,12 +20,13 @@ from endpoints.models import Endpoint
 
 @transaction.atomic
 def device_create(*, owner, identifier, name="", description="", enabled=True):
-    """A new HTTP device with its (empty) callback settings."""
+    """A new HTTP device with its (empty) callback settings; a duplicate id is a
+    ValidationError."""
     device = Device(
         owner=owner, identifier=identifier, name=name, description=description, enabled=enabled
     )
     device.full_clean()
-    device.save()
+    insert_unique(device)
     CallbackSettings.objects.create(device=device)
     return device
 
@@ -152,10 +153,6 @@ def _check_json_value(value):
         raise ValidationError({"value": "must be JSON (numbers finite)"}) from None
 
 
-def _property_exists_error():
-    return ValidationError({"identifier": [Property._meta.constraints[0].violation_error_message]})
-
-
 @transaction.atomic
 def property_create(*, device, identifier, name="", description="", value=None):
     """A new property of the device; a duplicate id is a ValidationError."""
@@ -165,12 +162,7 @@ def property_create(*, device, identifier, name="", description="", value=None):
         device=device, identifier=identifier, name=name, description=description, value=value
     )
     prop.full_clean()
-    try:
-        with transaction.atomic():
-            prop.save()
-    except IntegrityError:  # created at the same time by another request
-        raise _property_exists_error() from None
-    return prop
+    return insert_unique(prop)
 
 
 _PROPERTY_FIELDS = {"value", "name", "description"}
