@@ -47,9 +47,12 @@ class Device(OwnedModel):
         return "disconnected" if self.last_call_at else "never"
 
 
+# What a callback does, in SPEC order: each is a reference of CallbackSettings, named alike.
+CALLBACK_ACTIONS = ("write_bucket", "set_property", "call_endpoint", "send_property")
+
+
 class CallbackSettings(models.Model):
-    """What a callback does, in SPEC order: write_bucket, set_property, call_endpoint,
-    send_property.
+    """What a callback does (``CALLBACK_ACTIONS``, in order).
 
     An action is off when its reference is null; deleting the referenced object switches it off.
     """
@@ -89,14 +92,15 @@ class CallbackSettings(models.Model):
         except Device.DoesNotExist:
             return  # not attached yet (an admin inline on a new device checks on its own)
         errors = {}
-        for action in ("write_bucket", "call_endpoint"):
+        for action in CALLBACK_ACTIONS:
             target = getattr(self, action)
-            if target is not None and target.owner_id != device.owner_id:
-                errors[action] = f"this {action.split('_')[1]} belongs to another user"
-        for action in ("set_property", "send_property"):
-            target = getattr(self, action)
-            if target is not None and target.device_id != device.pk:
-                errors[action] = "this property belongs to another device"
+            if target is None:
+                continue
+            if isinstance(target, Property):
+                if target.device_id != device.pk:
+                    errors[action] = "this property belongs to another device"
+            elif target.owner_id != device.owner_id:
+                errors[action] = f"this {target._meta.verbose_name} belongs to another user"
         if errors:
             raise ValidationError(errors)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from buckets.models import Bucket
 from core.times import to_ms
 from devices.models import (
+    CALLBACK_ACTIONS,
     DEFAULT_TIMEOUT_MINUTES,
     CallbackSettings,
     Device,
@@ -172,9 +173,6 @@ def device_stats(device, days=30):
         "last_call_ts": to_ms(device.last_call_at),
         "daily": daily,
     }
-
-
-CALLBACK_ACTIONS = ("write_bucket", "set_property", "call_endpoint", "send_property")
 
 
 def device_callback_settings(device):

@@ -10,12 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from buckets.models import Bucket
 from core.db import gone, insert_unique, lock_existing, save_changes
 from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
-from devices.models import TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
-from endpoints.models import Endpoint
+from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
 
 
 @transaction.atomic
@@ -93,24 +91,23 @@ def device_delete_many(*, devices):
     return len(ids)
 
 
-# The object each callback action references: a bucket or endpoint of the device's owner, or a
-# property of the device.
-_ACTION_TARGETS = {
-    "write_bucket": ("bucket", lambda device: Bucket.objects.filter(owner_id=device.owner_id)),
-    "set_property": ("property", lambda device: Property.objects.filter(device=device)),
-    "call_endpoint": ("endpoint", lambda device: Endpoint.objects.filter(owner_id=device.owner_id)),
-    "send_property": ("property", lambda device: Property.objects.filter(device=device)),
-}
 CALLBACK_TIMEOUT_MAX = TIMEOUT_MAX_MINUTES
 
 
 def _action_target(device, action, identifier):
+    """The object a callback action references: a property of the device, or a bucket or
+    endpoint of the device's owner."""
     if identifier is None or identifier == "":
         return None
-    kind, candidates = _ACTION_TARGETS[action]
+    model = CallbackSettings._meta.get_field(action).related_model
+    kind = model._meta.verbose_name
     if not isinstance(identifier, str):
         raise ValidationError({action: f"must be the id of a {kind}, or null for none"})
-    found = candidates(device).filter(identifier=identifier).first()
+    if model is Property:
+        candidates = Property.objects.filter(device=device)
+    else:
+        candidates = model.objects.filter(owner_id=device.owner_id)
+    found = candidates.filter(identifier=identifier).first()
     if found is None:
         raise ValidationError({action: f"there is no {kind} {identifier!r}"})
     return found
@@ -128,10 +125,10 @@ def callback_settings_update(*, device, actions=None, timeout=None):
     lock_existing(device)
     callback, _ = CallbackSettings.objects.select_for_update().get_or_create(device=device)
     if actions is not None:
-        unknown = sorted(set(actions) - set(_ACTION_TARGETS))
+        unknown = sorted(set(actions) - set(CALLBACK_ACTIONS))
         if unknown:
             raise ValidationError({unknown[0]: "unknown callback action"})
-        for action in _ACTION_TARGETS:
+        for action in CALLBACK_ACTIONS:
             setattr(callback, action, _action_target(device, action, actions.get(action)))
     if timeout is not None:
         if isinstance(timeout, bool) or not isinstance(timeout, int):
