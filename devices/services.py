@@ -1,4 +1,6 @@
-"""Devices, their callback settings and their properties: the writes (HackSoft's services).
+"""Devices, their callback settings and their properties: the writes (HackSoft's services), and
+the deletion of users with all they own (devices are the top layer: the only app that sees all
+of it).
 
 The device callback itself is ``devices.callback``; the connection-timeout sweep is
 ``devices.sweep``.
@@ -10,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from buckets.models import Bucket
+from buckets.services import bucket_delete
 from core.db import gone, insert_unique, lock_existing, save_changes
 from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
@@ -89,6 +93,21 @@ def device_delete_many(*, devices):
         for start in range(0, len(ids), DEVICES_PER_DELETE):
             Device.objects.filter(pk__in=ids[start : start + DEVICES_PER_DELETE]).delete()
     return len(ids)
+
+
+@transaction.atomic
+def users_delete(*, users):
+    """Delete the users of a queryset with all they own.
+
+    Their buckets go first through ``bucket_delete`` (records in set-based DELETEs, export files
+    removed after commit), then their devices through ``device_delete_many`` (ids in chunks);
+    deleting the users cascades to the rest (endpoints and their call logs, tokens, logins). Left
+    to the ORM's cascade, every record would be loaded and all the devices' ids put in one query.
+    """
+    for bucket in Bucket.objects.filter(owner__in=users):
+        bucket_delete(bucket=bucket)
+    device_delete_many(devices=Device.objects.filter(owner__in=users))
+    users.delete()
 
 
 CALLBACK_TIMEOUT_MAX = TIMEOUT_MAX_MINUTES
