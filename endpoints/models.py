@@ -7,6 +7,7 @@ from django.db.models import Q
 
 from core.identifiers import identifier_field
 from core.models import OwnedModel, identifier_unique_per_owner
+from endpoints.kinds import KINDS, config_errors
 
 
 def new_endpoint_secret():
@@ -14,13 +15,10 @@ def new_endpoint_secret():
 
 
 class Endpoint(OwnedModel):
-    class Type(models.TextChoices):
-        HTTP_REQUEST = "http_request", "HTTP request"
-        EMAIL = "email", "E-mail"
-        IFTTT = "ifttt", "IFTTT Maker"
-        TELEGRAM = "telegram", "Telegram message"
-        SMS = "sms", "SMS (HTTP provider)"
-        HTTP_DEVICE = "http_device", "Another account's HTTP device"
+    # Type.HTTP_REQUEST = "http_request", "HTTP request" and so on: each kind's type and label.
+    Type = models.TextChoices(
+        "Type", [(kind.type.upper(), (kind.type, kind.label)) for kind in KINDS.values()]
+    )
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="endpoints"
@@ -35,8 +33,6 @@ class Endpoint(OwnedModel):
         constraints = [identifier_unique_per_owner("endpoint", "an endpoint")]
 
     def clean(self):
-        from endpoints.kinds import config_errors
-
         errors = config_errors(self.type, self.config)
         if errors:
             raise ValidationError(
