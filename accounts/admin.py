@@ -10,6 +10,18 @@ class AccessTokenAdmin(admin.ModelAdmin):
     list_select_related = ("owner",)
     search_fields = ("identifier", "name", "owner__username")
     raw_id_fields = ("owner",)
+    fields = (
+        "owner",
+        "identifier",
+        "name",
+        "description",
+        "enabled",
+        "allow",
+        "deny",
+        "expire",
+        "created",
+        "modified",
+    )
     readonly_fields = ("created", "modified")
     date_hierarchy = "created"
 

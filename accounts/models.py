@@ -1,14 +1,12 @@
-import secrets
-
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
+# Imported from here by the migrations, as the generation's default.
+from core.identifiers import new_token_generation
+from core.models import OwnedModel, identifier_unique_per_owner
+
 ADMIN_ACCESS = {"*": {"*": "*"}}
-
-
-def new_token_generation():
-    return secrets.randbelow(2**31 - 1) + 1
 
 
 class RefreshTokenFamily(models.Model):
@@ -32,7 +30,7 @@ class RefreshTokenFamily(models.Model):
         return f"{self.owner} since {self.created:%Y-%m-%d %H:%M}"
 
 
-class AccessToken(models.Model):
+class AccessToken(OwnedModel):
     """A long-lived API access token (Thinger.io's /v1/users/{user}/tokens).
 
     The token value is a JWT naming this row; it is checked against the row on every request, so
@@ -50,27 +48,13 @@ class AccessToken(models.Model):
             RegexValidator(r"^[a-zA-Z0-9_]{1,50}\Z", "Use 1 to 50 letters, digits or '_'.")
         ],
     )
-    name = models.CharField(max_length=255)
-    description = models.CharField(max_length=255, blank=True)
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(max_length=255)  # required, unlike other owned objects' names
     allow = models.JSONField(default=dict, blank=True)
     deny = models.JSONField(default=dict, blank=True)
     # Expiry in milliseconds since the epoch, as on the wire; null means never.
     expire = models.BigIntegerField(null=True, blank=True)
     generation = models.PositiveIntegerField(default=new_token_generation, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(OwnedModel.Meta):
         db_table = "thinger_http_accesstoken"  # where it was created
-        ordering = ["owner_id", "identifier"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["owner", "identifier"],
-                name="access_token_identifier_unique_per_owner",
-                violation_error_message="You already have a token with this ID.",
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
+        constraints = [identifier_unique_per_owner("access_token", "a token")]

@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from accounts.models import AccessToken
-from core.db import save_changes
+from core.db import insert_unique, save_changes
 
 
 @transaction.atomic
@@ -19,8 +19,7 @@ def access_token_create(
         expire=expire,
     )
     token.full_clean()
-    token.save()
-    return token
+    return insert_unique(token)
 
 
 def access_token_update(*, token, **fields):

@@ -2,10 +2,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_field
+from core.models import OwnedModel, identifier_unique_per_owner
 
 
-class Bucket(models.Model):
+class Bucket(OwnedModel):
     class Source(models.TextChoices):
         API = "api", "API (device callbacks and REST writes)"
 
@@ -19,12 +20,7 @@ class Bucket(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="buckets"
     )
-    identifier = models.CharField(
-        "bucket ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
-    )
-    name = models.CharField(max_length=255, blank=True)
-    description = models.CharField(max_length=255, blank=True)
-    enabled = models.BooleanField(default=True)
+    identifier = identifier_field("bucket ID")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
     # Null period: keep records forever.
     retention_period = models.PositiveIntegerField(null=True, blank=True)
@@ -33,25 +29,13 @@ class Bucket(models.Model):
     )
     # Thinger.io's config.tags: up to five identifiers, kept for clients that set them.
     tags = models.JSONField(default=list, blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
     # The bucket's clock, where the database has no sequences (SQLite): the last millisecond it
     # gave a record at the server's time (buckets.clock). On PostgreSQL the clock is a sequence of
     # the bucket's own, which this value starts.
     last_server_ts = models.BigIntegerField(default=0, editable=False)
 
-    class Meta:
-        ordering = ["owner_id", "identifier"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["owner", "identifier"],
-                name="bucket_identifier_unique_per_owner",
-                violation_error_message="You already have a bucket with this ID.",
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
+    class Meta(OwnedModel.Meta):
+        constraints = [identifier_unique_per_owner("bucket", "a bucket")]
 
 
 class BucketRecord(models.Model):

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, connection, transaction
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
-from core.db import gone, json_dumps, lock_existing, save_changes
+from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ _INSERT_CHUNK = 1000
 
 # Records per DELETE when clearing or enforcing retention: each chunk is its own short
 # transaction (unless the caller holds one), so writers are never blocked for long.
-DELETE_CHUNK = 50_000
+RECORDS_PER_DELETE = 50_000
 
 
 def bucket_write_records(*, bucket_id, device=None, explicit, server, now_ms):
@@ -154,14 +153,6 @@ def bucket_write(*, bucket, values, now_ms=None):
     return len(explicit) + len(server)
 
 
-def _duplicate_error():
-    """A duplicate id as the ValidationError full_clean gives, for a create that lost a race."""
-    [unique] = [
-        c for c in Bucket._meta.constraints if c.name == "bucket_identifier_unique_per_owner"
-    ]
-    return ValidationError({"identifier": [unique.violation_error_message]})
-
-
 @transaction.atomic
 def bucket_create(
     *,
@@ -186,12 +177,7 @@ def bucket_create(
         retention_unit=retention_unit,
     )
     bucket.full_clean()
-    try:
-        with transaction.atomic():
-            bucket.save()
-    except IntegrityError:
-        raise _duplicate_error() from None
-    return bucket
+    return insert_unique(bucket)
 
 
 _UPDATABLE = {"name", "description", "enabled", "tags", "retention_period", "retention_unit"}
@@ -254,7 +240,7 @@ def _delete_range(bucket_id, min_ts, max_ts):
     Each chunk starts at the previous one's edge, so no query walks over the index entries of
     records already deleted (still there until vacuum, and all of them inside a transaction).
     """
-    chunk = DELETE_CHUNK
+    chunk = RECORDS_PER_DELETE
     total = 0
     while True:
         rows = _records_in_range(bucket_id, min_ts, max_ts)
@@ -315,8 +301,8 @@ def bucket_retention_cutoff(bucket, now):
 def bucket_enforce_retention(*, now=None):
     """Delete every record older than its bucket's retention period; returns how many.
 
-    Run by beat. Each bucket's expired records go oldest first in chunks of ``DELETE_CHUNK``, each
-    chunk its own transaction; a bucket with no expired records costs one index probe.
+    Run by beat. Each bucket's expired records go oldest first, ``RECORDS_PER_DELETE`` at a time,
+    each chunk its own transaction; a bucket with no expired records costs one index probe.
     """
     now = now or timezone.now()
     total = 0

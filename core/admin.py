@@ -22,6 +22,14 @@ class OwnedAdmin(admin.ModelAdmin):
     device's token names both, and callback settings reference the owner's buckets and
     endpoints."""
 
+    def get_fields(self, request, obj=None):
+        # A new object's form starts with whose it is and its id (the model lists its shared
+        # fields first); an existing object's shows them read-only at the end.
+        fields = super().get_fields(request, obj)
+        if obj is not None:
+            return fields
+        return ["owner", "identifier", *(f for f in fields if f not in ("owner", "identifier"))]
+
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         return [*readonly, "owner", "identifier"] if obj else readonly

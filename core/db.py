@@ -3,6 +3,9 @@
 import json
 
 import orjson
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import UniqueConstraint
 from django.utils import timezone
 
 
@@ -21,6 +24,30 @@ def save_changes(instance, fields):
     values = {name: getattr(instance, name) for name in fields}
     if not model._default_manager.filter(pk=instance.pk).update(**values):
         raise gone(instance)
+    return instance
+
+
+def duplicate_message(model, field="identifier"):
+    """The message of ``model``'s unique constraint on ``field`` (with its owner or device): the
+    answer to a duplicate id wherever one is refused."""
+    [constraint] = [
+        c for c in model._meta.constraints if isinstance(c, UniqueConstraint) and field in c.fields
+    ]
+    return constraint.violation_error_message
+
+
+def insert_unique(instance, field="identifier"):
+    """INSERT a new, validated ``instance`` whose ``field`` is unique (with its owner or device).
+
+    A concurrent create of the same id may commit between the validation and the INSERT, which
+    then fails on the constraint: that is the ValidationError the validation would have given a
+    moment later, not a 500. The savepoint keeps the caller's transaction usable.
+    """
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError:
+        raise ValidationError({field: [duplicate_message(type(instance), field)]}) from None
     return instance
 
 

@@ -6,7 +6,14 @@ from django.utils.translation import ngettext
 
 from core.admin import OwnedAdmin, ReadOnlyAdmin, json_preview
 from core.api import secrets_visible_to
-from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
+from devices.models import (
+    CALLBACK_ACTIONS,
+    CallbackSettings,
+    ConnectionEvent,
+    Device,
+    DeviceDailyStats,
+    Property,
+)
 from devices.selectors import device_callback_credentials
 from devices.services import device_delete, device_delete_many, device_rotate_token
 
@@ -50,22 +57,23 @@ class CallbackSettingsForm(forms.ModelForm):
         device = self._device()
         if device is None or device.owner_id is None:
             return cleaned_data  # the device form reports what is missing
-        for name in ("write_bucket", "call_endpoint"):
+        for name in CALLBACK_ACTIONS:
             target = cleaned_data.get(name)
-            if target is not None and target.owner_id != device.owner_id:
+            if target is None:
+                continue
+            if isinstance(target, Property):
+                if device.pk is None or target.device_id != device.pk:
+                    self.add_error(
+                        name,
+                        f"The property {target} (id {target.pk}) belongs to another device: "
+                        "choose one of this device's properties.",
+                    )
+            elif target.owner_id != device.owner_id:
                 kind = target._meta.verbose_name
                 self.add_error(
                     name,
                     f"The {kind} {target} belongs to another user: choose one of "
                     f"{device.owner.username}'s {target._meta.verbose_name_plural}.",
-                )
-        for name in ("set_property", "send_property"):
-            target = cleaned_data.get(name)
-            if target is not None and (device.pk is None or target.device_id != device.pk):
-                self.add_error(
-                    name,
-                    f"The property {target} (id {target.pk}) belongs to another device: "
-                    "choose one of this device's properties.",
                 )
         return cleaned_data
 
@@ -81,8 +89,8 @@ class CallbackSettingsInline(admin.StackedInline):
     model = CallbackSettings
     form = CallbackSettingsForm
     formset = CallbackSettingsFormSet
-    fields = ["write_bucket", "set_property", "call_endpoint", "send_property", "timeout"]
-    raw_id_fields = ["write_bucket", "set_property", "call_endpoint", "send_property"]
+    fields = [*CALLBACK_ACTIONS, "timeout"]
+    raw_id_fields = CALLBACK_ACTIONS
     can_delete = False
 
 
@@ -223,14 +231,7 @@ class CallbackSettingsAdmin(admin.ModelAdmin):
     """Created with their device; edited here or in the device's inline."""
 
     form = CallbackSettingsForm
-    list_display = [
-        "device",
-        "write_bucket",
-        "set_property",
-        "call_endpoint",
-        "send_property",
-        "timeout",
-    ]
+    list_display = ["device", *CALLBACK_ACTIONS, "timeout"]
     list_select_related = [
         "device__owner",
         "write_bucket__owner",
@@ -240,8 +241,8 @@ class CallbackSettingsAdmin(admin.ModelAdmin):
     ]
     list_filter = ["timeout"]
     search_fields = ["device__identifier", "device__owner__username"]
-    raw_id_fields = ["write_bucket", "set_property", "call_endpoint", "send_property"]
-    fields = ["device", "write_bucket", "set_property", "call_endpoint", "send_property", "timeout"]
+    raw_id_fields = CALLBACK_ACTIONS
+    fields = ["device", *CALLBACK_ACTIONS, "timeout"]
     readonly_fields = ["device"]
 
     def has_add_permission(self, request):

@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.validators import RegexValidator
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
@@ -192,10 +192,6 @@ class DeviceListView(ApiView):
             )
         except ModelValidationError as exc:
             raise model_error(exc, _DEVICE_NAMES) from None
-        except IntegrityError:  # created at the same time by another request
-            raise exceptions.ValidationError(
-                {"device": f"you already have a device {data['device']!r}"}
-            ) from None
         return ok(device_out(device))
 
 

@@ -10,7 +10,7 @@ from django import forms
 
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 from core.text import validate_storable
-from devices.models import TIMEOUT_MAX_MINUTES, Device
+from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, Device
 
 ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
 
@@ -54,31 +54,33 @@ class DeviceEditForm(forms.Form):
     )
 
 
+# The console's words for each of CALLBACK_ACTIONS: (label, what it does, what its selector
+# lists).
+_ACTION_TEXTS = {
+    "write_bucket": ("Write bucket", "Store each JSON record in a data bucket.", "bucket"),
+    "set_property": (
+        "Set property",
+        "Keep the last payload as the value of a device property.",
+        "property",
+    ),
+    "call_endpoint": (
+        "Call endpoint",
+        "Send the payload to an endpoint (webhook, e-mail, IFTTT…) in the background.",
+        "endpoint",
+    ),
+    "send_property": (
+        "Response data",
+        "Answer each call with a property's value as JSON (otherwise an empty 200).",
+        "property",
+    ),
+}
+
+
 class CallbackSettingsForm(forms.Form):
     """A checkbox and a selector per action, in the order the callback runs them."""
 
-    # (action, label, what it does, what the selector lists)
-    ACTIONS = (
-        ("write_bucket", "Write bucket", "Store each JSON record in a data bucket.", "bucket"),
-        (
-            "set_property",
-            "Set property",
-            "Keep the last payload as the value of a device property.",
-            "property",
-        ),
-        (
-            "call_endpoint",
-            "Call endpoint",
-            "Send the payload to an endpoint (webhook, e-mail, IFTTT…) in the background.",
-            "endpoint",
-        ),
-        (
-            "send_property",
-            "Response data",
-            "Answer each call with a property's value as JSON (otherwise an empty 200).",
-            "property",
-        ),
-    )
+    # (action, label, what it does, what the selector lists), in the order the callback runs them
+    ACTIONS = tuple((action, *_ACTION_TEXTS[action]) for action in CALLBACK_ACTIONS)
 
     timeout = forms.IntegerField(
         label="Connection timeout (minutes)",

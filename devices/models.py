@@ -1,39 +1,26 @@
-import secrets
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+# new_token_generation is imported from here by the migrations, as the generation's default.
+from core.identifiers import identifier_field, new_token_generation
+from core.models import OwnedModel, identifier_unique_per_owner
 
 DEFAULT_TIMEOUT_MINUTES = 10
 TIMEOUT_MAX_MINUTES = 60 * 24 * 365  # a year
 
 
-def new_token_generation():
-    """A random generation, so a device deleted and created again never revives old tokens."""
-    return secrets.randbelow(2**31 - 1) + 1
-
-
-class Device(models.Model):
+class Device(OwnedModel):
     class Type(models.TextChoices):
         HTTP = "HTTP", "HTTP Device (Sigfox, LoRa, cURL)"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="devices"
     )
-    identifier = models.CharField(
-        "device ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
-    )
-    name = models.CharField(max_length=255, blank=True)
-    description = models.CharField(max_length=255, blank=True)
+    identifier = identifier_field("device ID")
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP)
-    enabled = models.BooleanField(default=True)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
-
     token_generation = models.PositiveIntegerField(default=new_token_generation, editable=False)
 
     # Connection state, written by every callback and by the timeout sweep.
@@ -44,23 +31,13 @@ class Device(models.Model):
     # Stored rather than computed so that the sweep is one indexed range query.
     timeout_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["owner_id", "identifier"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["owner", "identifier"],
-                name="device_identifier_unique_per_owner",
-                violation_error_message="You already have a device with this ID.",
-            )
-        ]
+    class Meta(OwnedModel.Meta):
+        constraints = [identifier_unique_per_owner("device", "a device")]
         indexes = [
             models.Index(
                 fields=["timeout_at"], name="device_timeout_due", condition=Q(connected=True)
             ),
         ]
-
-    def __str__(self):
-        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
 
     @property
     def status(self):
@@ -70,9 +47,12 @@ class Device(models.Model):
         return "disconnected" if self.last_call_at else "never"
 
 
+# What a callback does, in SPEC order: each is a reference of CallbackSettings, named alike.
+CALLBACK_ACTIONS = ("write_bucket", "set_property", "call_endpoint", "send_property")
+
+
 class CallbackSettings(models.Model):
-    """What a callback does, in SPEC order: write_bucket, set_property, call_endpoint,
-    send_property.
+    """What a callback does (``CALLBACK_ACTIONS``, in order).
 
     An action is off when its reference is null; deleting the referenced object switches it off.
     """
@@ -112,23 +92,22 @@ class CallbackSettings(models.Model):
         except Device.DoesNotExist:
             return  # not attached yet (an admin inline on a new device checks on its own)
         errors = {}
-        for action in ("write_bucket", "call_endpoint"):
+        for action in CALLBACK_ACTIONS:
             target = getattr(self, action)
-            if target is not None and target.owner_id != device.owner_id:
-                errors[action] = f"this {action.split('_')[1]} belongs to another user"
-        for action in ("set_property", "send_property"):
-            target = getattr(self, action)
-            if target is not None and target.device_id != device.pk:
-                errors[action] = "this property belongs to another device"
+            if target is None:
+                continue
+            if isinstance(target, Property):
+                if target.device_id != device.pk:
+                    errors[action] = "this property belongs to another device"
+            elif target.owner_id != device.owner_id:
+                errors[action] = f"this {target._meta.verbose_name} belongs to another user"
         if errors:
             raise ValidationError(errors)
 
 
 class Property(models.Model):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="properties")
-    identifier = models.CharField(
-        "property ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
-    )
+    identifier = identifier_field("property ID")
     name = models.CharField(max_length=255, blank=True)
     description = models.CharField(max_length=255, blank=True)
     value = models.JSONField(null=True, blank=True)

@@ -9,9 +9,11 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from buckets.models import Bucket
+from accounts.models import AccessToken
+from buckets.models import Bucket, BucketRecord
 from core.times import to_ms
 from devices.models import (
+    CALLBACK_ACTIONS,
     DEFAULT_TIMEOUT_MINUTES,
     CallbackSettings,
     Device,
@@ -174,9 +176,6 @@ def device_stats(device, days=30):
     }
 
 
-CALLBACK_ACTIONS = ("write_bucket", "set_property", "call_endpoint", "send_property")
-
-
 def device_callback_settings(device):
     """The device's callback settings with what they reference (unsaved defaults if none)."""
     found = CallbackSettings.objects.select_related(*CALLBACK_ACTIONS).filter(device=device).first()
@@ -202,6 +201,19 @@ def device_properties(device):
 def device_property(device, identifier):
     """The property ``identifier`` of the device, or None."""
     return Property.objects.filter(device=device, identifier=identifier).first()
+
+
+def users_owned_counts(users):
+    """What ``users_delete`` deletes besides the users, as (model, count) pairs, those with none
+    left out: counted, not listed, as a user may own millions of records."""
+    owned = [
+        (Device, Device.objects.filter(owner__in=users).count()),
+        (Bucket, Bucket.objects.filter(owner__in=users).count()),
+        (BucketRecord, BucketRecord.objects.filter(bucket__owner__in=users).count()),
+        (Endpoint, Endpoint.objects.filter(owner__in=users).count()),
+        (AccessToken, AccessToken.objects.filter(owner__in=users).count()),
+    ]
+    return [(model, count) for model, count in owned if count]
 
 
 def device_buckets(device):

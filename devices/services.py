@@ -1,4 +1,6 @@
-"""Devices, their callback settings and their properties: the writes (HackSoft's services).
+"""Devices, their callback settings and their properties: the writes (HackSoft's services), and
+the deletion of users with all they own (devices are the top layer: the only app that sees all
+of it).
 
 The device callback itself is ``devices.callback``; the connection-timeout sweep is
 ``devices.sweep``.
@@ -7,30 +9,26 @@ The device callback itself is ``devices.callback``; the connection-timeout sweep
 import json
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from buckets.models import Bucket
-from core.db import gone, lock_existing, save_changes
+from buckets.services import bucket_delete
+from core.db import gone, insert_unique, lock_existing, save_changes
+from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
-from devices.models import (
-    TIMEOUT_MAX_MINUTES,
-    CallbackSettings,
-    Device,
-    Property,
-    new_token_generation,
-)
-from endpoints.models import Endpoint
+from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
 
 
 @transaction.atomic
 def device_create(*, owner, identifier, name="", description="", enabled=True):
-    """A new HTTP device with its (empty) callback settings."""
+    """A new HTTP device with its (empty) callback settings; a duplicate id is a
+    ValidationError."""
     device = Device(
         owner=owner, identifier=identifier, name=name, description=description, enabled=enabled
     )
     device.full_clean()
-    device.save()
+    insert_unique(device)
     CallbackSettings.objects.create(device=device)
     return device
 
@@ -81,38 +79,54 @@ def device_delete(*, device):
         raise gone(device)
 
 
-DELETE_CHUNK = 5000
+# Devices per query when deleting many: bounded by the parameters of one statement, not by rows.
+DEVICES_PER_DELETE = 5000
 
 
 def device_delete_many(*, devices):
-    """Delete the devices of a queryset as ``device_delete`` does, ``DELETE_CHUNK`` at a time:
-    the ORM lists the devices' ids in its queries (all of them in one, to detach their endpoint
-    calls), and a PostgreSQL statement takes at most 65,535 parameters. Returns how many."""
+    """Delete the devices of a queryset as ``device_delete`` does, ``DEVICES_PER_DELETE`` at a
+    time: the ORM lists the devices' ids in its queries (all of them in one, to detach their
+    endpoint calls), and a PostgreSQL statement takes at most 65,535 parameters. Returns how
+    many."""
     ids = list(devices.values_list("pk", flat=True))
     with transaction.atomic():
-        for start in range(0, len(ids), DELETE_CHUNK):
-            Device.objects.filter(pk__in=ids[start : start + DELETE_CHUNK]).delete()
+        for start in range(0, len(ids), DEVICES_PER_DELETE):
+            Device.objects.filter(pk__in=ids[start : start + DEVICES_PER_DELETE]).delete()
     return len(ids)
 
 
-# The object each callback action references: a bucket or endpoint of the device's owner, or a
-# property of the device.
-_ACTION_TARGETS = {
-    "write_bucket": ("bucket", lambda device: Bucket.objects.filter(owner_id=device.owner_id)),
-    "set_property": ("property", lambda device: Property.objects.filter(device=device)),
-    "call_endpoint": ("endpoint", lambda device: Endpoint.objects.filter(owner_id=device.owner_id)),
-    "send_property": ("property", lambda device: Property.objects.filter(device=device)),
-}
+@transaction.atomic
+def users_delete(*, users):
+    """Delete the users of a queryset with all they own.
+
+    Their buckets go first through ``bucket_delete`` (records in set-based DELETEs, export files
+    removed after commit), then their devices through ``device_delete_many`` (ids in chunks);
+    deleting the users cascades to the rest (endpoints and their call logs, tokens, logins). Left
+    to the ORM's cascade, every record would be loaded and all the devices' ids put in one query.
+    """
+    for bucket in Bucket.objects.filter(owner__in=users):
+        bucket_delete(bucket=bucket)
+    device_delete_many(devices=Device.objects.filter(owner__in=users))
+    users.delete()
+
+
 CALLBACK_TIMEOUT_MAX = TIMEOUT_MAX_MINUTES
 
 
 def _action_target(device, action, identifier):
+    """The object a callback action references: a property of the device, or a bucket or
+    endpoint of the device's owner."""
     if identifier is None or identifier == "":
         return None
-    kind, candidates = _ACTION_TARGETS[action]
+    model = CallbackSettings._meta.get_field(action).related_model
+    kind = model._meta.verbose_name
     if not isinstance(identifier, str):
         raise ValidationError({action: f"must be the id of a {kind}, or null for none"})
-    found = candidates(device).filter(identifier=identifier).first()
+    if model is Property:
+        candidates = Property.objects.filter(device=device)
+    else:
+        candidates = model.objects.filter(owner_id=device.owner_id)
+    found = candidates.filter(identifier=identifier).first()
     if found is None:
         raise ValidationError({action: f"there is no {kind} {identifier!r}"})
     return found
@@ -130,10 +144,10 @@ def callback_settings_update(*, device, actions=None, timeout=None):
     lock_existing(device)
     callback, _ = CallbackSettings.objects.select_for_update().get_or_create(device=device)
     if actions is not None:
-        unknown = sorted(set(actions) - set(_ACTION_TARGETS))
+        unknown = sorted(set(actions) - set(CALLBACK_ACTIONS))
         if unknown:
             raise ValidationError({unknown[0]: "unknown callback action"})
-        for action in _ACTION_TARGETS:
+        for action in CALLBACK_ACTIONS:
             setattr(callback, action, _action_target(device, action, actions.get(action)))
     if timeout is not None:
         if isinstance(timeout, bool) or not isinstance(timeout, int):
@@ -155,10 +169,6 @@ def _check_json_value(value):
         raise ValidationError({"value": "must be JSON (numbers finite)"}) from None
 
 
-def _property_exists_error():
-    return ValidationError({"identifier": [Property._meta.constraints[0].violation_error_message]})
-
-
 @transaction.atomic
 def property_create(*, device, identifier, name="", description="", value=None):
     """A new property of the device; a duplicate id is a ValidationError."""
@@ -168,12 +178,7 @@ def property_create(*, device, identifier, name="", description="", value=None):
         device=device, identifier=identifier, name=name, description=description, value=value
     )
     prop.full_clean()
-    try:
-        with transaction.atomic():
-            prop.save()
-    except IntegrityError:  # created at the same time by another request
-        raise _property_exists_error() from None
-    return prop
+    return insert_unique(prop)
 
 
 _PROPERTY_FIELDS = {"value", "name", "description"}

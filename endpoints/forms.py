@@ -11,7 +11,17 @@ from django import forms
 
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 from core.text import validate_storable
-from endpoints.kinds import METHODS, endpoint_templates
+from endpoints.kinds import (
+    KINDS,
+    METHODS,
+    EmailKind,
+    HttpDeviceKind,
+    HttpRequestKind,
+    IftttKind,
+    SmsKind,
+    TelegramKind,
+    endpoint_templates,
+)
 from endpoints.models import Endpoint
 
 PLACEHOLDER_HELP = "Placeholders: {{field}} a field of the call's JSON, {{}} the whole JSON."
@@ -63,10 +73,14 @@ class EndpointForm(forms.Form):
 
 
 class ConfigForm(forms.Form):
-    """The configuration of one type of endpoint; ``config()`` is what the kinds check."""
+    """The configuration of one kind of endpoint (``kind``, whose type and description it
+    shows); ``config()`` is what the kind checks."""
 
-    type = ""
-    description = ""
+    kind = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.type, cls.description = cls.kind.type, cls.kind.description
 
     def config(self):
         return {name: self.cleaned_data.get(name, "") for name in self.fields}
@@ -77,8 +91,7 @@ class ConfigForm(forms.Form):
 
 
 class HttpRequestConfigForm(ConfigForm):
-    type = Endpoint.Type.HTTP_REQUEST
-    description = "Send the call's JSON, or a body of your own, to any HTTP URL."
+    kind = HttpRequestKind
 
     url = _text(
         "URL",
@@ -132,8 +145,7 @@ class HttpRequestConfigForm(ConfigForm):
 
 
 class EmailConfigForm(ConfigForm):
-    type = Endpoint.Type.EMAIL
-    description = "Send an e-mail through the server's mail settings."
+    kind = EmailKind
 
     recipient = _text(
         "Recipients", required=True, placeholder="ops@example.com", help_text="Comma-separated."
@@ -147,8 +159,7 @@ class EmailConfigForm(ConfigForm):
 
 
 class IftttConfigForm(ConfigForm):
-    type = Endpoint.Type.IFTTT
-    description = "Trigger an IFTTT Maker (webhooks) event with up to three values."
+    kind = IftttKind
 
     event = _text("Event name", required=True, placeholder="greenhouse_alert")
     key = _text("Webhooks key", required=True, help_text="From IFTTT's Webhooks settings page.")
@@ -158,8 +169,7 @@ class IftttConfigForm(ConfigForm):
 
 
 class TelegramConfigForm(ConfigForm):
-    type = Endpoint.Type.TELEGRAM
-    description = "Send a message from a Telegram bot to a chat."
+    kind = TelegramKind
 
     bot_token = _text("Bot token", required=True, placeholder="123456:ABC-def")
     chat_id = _text("Chat ID", required=True, placeholder="-1001234567890")
@@ -173,8 +183,7 @@ class TelegramConfigForm(ConfigForm):
 
 
 class SmsConfigForm(ConfigForm):
-    type = Endpoint.Type.SMS
-    description = "Send an SMS through Twilio's Messages API (or a provider with its shape)."
+    kind = SmsKind
 
     account_sid = _text("Account SID", required=True)
     auth_token = _text("Auth token", required=True)
@@ -191,8 +200,7 @@ SmsConfigForm.base_fields = {
 
 
 class HttpDeviceConfigForm(ConfigForm):
-    type = Endpoint.Type.HTTP_DEVICE
-    description = "Post the call's JSON to an HTTP device of another account (or server)."
+    kind = HttpDeviceKind
 
     url = _text(
         "Callback URL",
@@ -202,7 +210,7 @@ class HttpDeviceConfigForm(ConfigForm):
     token = _text("Authorization token", required=True, help_text="The device's callback token.")
 
 
-CONFIG_FORMS = {
+_FORMS = {
     form.type: form
     for form in (
         HttpRequestConfigForm,
@@ -213,6 +221,8 @@ CONFIG_FORMS = {
         HttpDeviceConfigForm,
     )
 }
+# One per kind, in the kinds' order (a kind without a form fails here, at import).
+CONFIG_FORMS = {type_: _FORMS[type_] for type_ in KINDS}
 
 
 def default_configs():

@@ -1,4 +1,5 @@
-"""One class per kind of endpoint: how its configuration is checked and how a call is made.
+"""One class per kind of endpoint: its type and name (the model's choices are made of them), what
+the console says it does, how its configuration is checked and how a call is made.
 
 Every kind but e-mail is an HTTP request underneath and goes through the one sender in
 ``endpoints.net`` (timeouts, signature, SSRF guard). ``config_errors`` is what the API and the
@@ -81,7 +82,9 @@ def _is_json_type(content_type):
 
 
 class Kind:
-    type = ""
+    type = ""  # the value stored and on the wire
+    label = ""  # its name in the console and the admin
+    description = ""  # what the console says it does
     secret_fields = ()  # settings that are credentials: shown to the endpoint's owner only
 
     def redacted(self, config):
@@ -114,6 +117,8 @@ class HttpKind(Kind):
 
 class HttpRequestKind(HttpKind):
     type = "http_request"
+    label = "HTTP request"
+    description = "Send the call's JSON, or a body of your own, to any HTTP URL."
 
     def redacted(self, config):
         # Headers carry API keys and Authorization: their names stay, their values go.
@@ -197,6 +202,8 @@ class HttpDeviceKind(HttpKind):
     """Another account's HTTP device: its callback URL and token, the payload as the body."""
 
     type = "http_device"
+    label = "Another account's HTTP device"
+    description = "Post the call's JSON to an HTTP device of another account (or server)."
     secret_fields = ("token",)
 
     def errors(self, config):
@@ -223,6 +230,8 @@ class IftttKind(HttpKind):
     """IFTTT Maker webhooks: an event with up to three values."""
 
     type = "ifttt"
+    label = "IFTTT Maker"
+    description = "Trigger an IFTTT Maker (webhooks) event with up to three values."
     secret_fields = ("key",)
     url = "https://maker.ifttt.com/trigger/{event}/with/key/{key}"
 
@@ -254,6 +263,8 @@ class TelegramKind(HttpKind):
     """A Telegram bot's sendMessage to one chat."""
 
     type = "telegram"
+    label = "Telegram message"
+    description = "Send a message from a Telegram bot to a chat."
     secret_fields = ("bot_token",)
     url = "https://api.telegram.org/bot{token}/sendMessage"
 
@@ -283,6 +294,8 @@ class SmsKind(HttpKind):
     """An SMS through Twilio's Messages API (or any provider with the same shape)."""
 
     type = "sms"
+    label = "SMS (HTTP provider)"
+    description = "Send an SMS through Twilio's Messages API (or a provider with its shape)."
     secret_fields = ("auth_token",)
     url = "https://api.twilio.com/2010-04-01/Accounts/{sid}/Messages.json"
 
@@ -320,6 +333,8 @@ class EmailKind(Kind):
     """An e-mail through Django's mail settings (EMAIL_URL, or the console)."""
 
     type = "email"
+    label = "E-mail"
+    description = "Send an e-mail through the server's mail settings."
 
     def errors(self, config):
         errors = {}
@@ -378,6 +393,7 @@ def _decode(value):
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+# In the order the console and the admin list them.
 KINDS = {
     kind.type: kind
     for kind in (

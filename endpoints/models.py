@@ -5,54 +5,34 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
+from core.identifiers import identifier_field
+from core.models import OwnedModel, identifier_unique_per_owner
+from endpoints.kinds import KINDS, config_errors
 
 
 def new_endpoint_secret():
     return secrets.token_hex(32)
 
 
-class Endpoint(models.Model):
-    class Type(models.TextChoices):
-        HTTP_REQUEST = "http_request", "HTTP request"
-        EMAIL = "email", "E-mail"
-        IFTTT = "ifttt", "IFTTT Maker"
-        TELEGRAM = "telegram", "Telegram message"
-        SMS = "sms", "SMS (HTTP provider)"
-        HTTP_DEVICE = "http_device", "Another account's HTTP device"
+class Endpoint(OwnedModel):
+    # Type.HTTP_REQUEST = "http_request", "HTTP request" and so on: each kind's type and label.
+    Type = models.TextChoices(
+        "Type", [(kind.type.upper(), (kind.type, kind.label)) for kind in KINDS.values()]
+    )
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="endpoints"
     )
-    identifier = models.CharField(
-        "endpoint ID", max_length=IDENTIFIER_MAX_LENGTH, validators=[identifier_validator]
-    )
-    name = models.CharField(max_length=255, blank=True)
-    description = models.CharField(max_length=255, blank=True)
-    enabled = models.BooleanField(default=True)
+    identifier = identifier_field("endpoint ID")
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.HTTP_REQUEST)
     config = models.JSONField(default=dict, blank=True)
     # Signs outgoing requests (X-Signature, HMAC-SHA256 of the body) so receivers can trust them.
     secret = models.CharField(max_length=64, default=new_endpoint_secret, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
 
-    class Meta:
-        ordering = ["owner_id", "identifier"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["owner", "identifier"],
-                name="endpoint_identifier_unique_per_owner",
-                violation_error_message="You already have an endpoint with this ID.",
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.owner.username}/{self.identifier}" if self.owner_id else self.identifier
+    class Meta(OwnedModel.Meta):
+        constraints = [identifier_unique_per_owner("endpoint", "an endpoint")]
 
     def clean(self):
-        from endpoints.kinds import config_errors
-
         errors = config_errors(self.type, self.config)
         if errors:
             raise ValidationError(

@@ -13,12 +13,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from core.db import lock_existing, save_changes
+from core.db import duplicate_message, insert_unique, lock_existing, save_changes
 from endpoints.kinds import config_errors, kind_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import EXCERPT_CHARS, Outcome, timeouts
@@ -295,7 +295,6 @@ def endpoint_call_now(*, endpoint, payload, device=None):
 # --- Endpoints: create, update, delete (the API, the console and the admin's rules) ------------
 
 _UPDATABLE = {"name", "description", "enabled", "type", "config"}
-_DUPLICATE = Endpoint._meta.constraints[0].violation_error_message
 
 
 def _validate(endpoint, *, new):
@@ -319,7 +318,7 @@ def _validate(endpoint, *, new):
             owner_id=endpoint.owner_id, identifier=endpoint.identifier
         ).exists()
         if duplicate:
-            errors["identifier"] = [_DUPLICATE]
+            errors["identifier"] = [duplicate_message(Endpoint)]
     if errors:
         raise ValidationError(errors)
 
@@ -337,12 +336,7 @@ def endpoint_create(*, owner, identifier, type, config, name="", description="",
         enabled=enabled,
     )
     _validate(endpoint, new=True)
-    try:
-        with transaction.atomic():
-            endpoint.save()
-    except IntegrityError:  # a concurrent create with the same id won the race
-        raise ValidationError({"identifier": [_DUPLICATE]}) from None
-    return endpoint
+    return insert_unique(endpoint)
 
 
 @transaction.atomic

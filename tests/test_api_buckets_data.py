@@ -364,7 +364,7 @@ def test_clear_before_a_time(api, bucket, records):
 
 
 def test_bucket_clear_goes_in_chunks(bucket, records, monkeypatch):
-    monkeypatch.setattr(services, "DELETE_CHUNK", 4)
+    monkeypatch.setattr(services, "RECORDS_PER_DELETE", 4)
 
     assert services.bucket_clear(bucket, min_ts=records[1]) == 24
     assert [ts for ts, _ in stored(bucket)] == records[:1]

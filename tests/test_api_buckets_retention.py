@@ -77,7 +77,7 @@ def test_each_bucket_by_its_own_period():
 
 
 def test_deletes_in_chunks(monkeypatch):
-    monkeypatch.setattr(services, "DELETE_CHUNK", 3)
+    monkeypatch.setattr(services, "RECORDS_PER_DELETE", 3)
     bucket = BucketFactory(retention_period=1, retention_unit="days")
     fill(bucket, *(NOW - timedelta(days=2, minutes=i) for i in range(10)), NOW)
 
