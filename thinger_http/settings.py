@@ -255,6 +255,9 @@ CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
     "task": "endpoints.tasks.endpoint_requeue_pending",
     "schedule": env_int("ENDPOINTS_REQUEUE_INTERVAL_SECONDS", 30, minimum=1),
 }
+# The queue endpoint calls go to; unset: Celery's default (tests route them to a worker of their
+# own).
+ENDPOINTS_TASK_QUEUE = env_str("ENDPOINTS_TASK_QUEUE") or None
 
 # REST API.
 API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 7200, minimum=60)
