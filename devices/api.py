@@ -5,11 +5,6 @@ the reference's schemas (``additionalProperties: false`` included): each violati
 naming the field.
 """
 
-import json
-import threading
-import time
-
-from django.conf import settings
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.validators import RegexValidator
 from django.http import Http404, StreamingHttpResponse
@@ -46,6 +41,7 @@ from core.times import to_ms
 from devices import selectors, services
 from devices.callback.views import callback_view
 from devices.models import Device
+from devices.streams import stats_events
 
 # Devices.
 
@@ -402,85 +398,10 @@ class StatsOutput(serializers.Serializer):
 
 
 STATS_MAX_DAYS = 366
-# The device columns whose change is a new event: every call moves last_call_at (and so the
-# counters), the sweep flips connected.
-_STATE_FIELDS = ("connected", "connected_at", "last_call_at", "remote_ip")
 
 
 def _wants_event_stream(request):
     return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
-
-
-class _StreamSlots:
-    """How many event streams this process has open. Each holds a server thread for up to
-    ``STATS_SSE_SECONDS``: past ``STATS_SSE_MAX_STREAMS`` a stream sends one event and ends, and
-    the client's EventSource reconnects after the ``retry`` it names, so device callbacks always
-    find a free thread."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.open = 0
-
-    def take(self, limit):
-        with self._lock:
-            if self.open >= limit:
-                return False
-            self.open += 1
-            return True
-
-    def give_back(self):
-        with self._lock:
-            self.open -= 1
-
-
-_STREAM_SLOTS = _StreamSlots()
-
-
-def _stats_event(device, days, retry=None):
-    stats = json.dumps(selectors.device_stats(device, days), separators=(",", ":"))
-    return f"retry: {retry}\ndata: {stats}\n\n" if retry else f"data: {stats}\n\n"
-
-
-def _stats_events(device, days):
-    """Server-Sent Events: the stats now, then again whenever the device row changes; a comment
-    line keeps the connection open; the stream ends after ``STATS_SSE_SECONDS`` (clients
-    reconnect) or when the device is deleted."""
-    if not _STREAM_SLOTS.take(getattr(settings, "STATS_SSE_MAX_STREAMS", 2)):
-        fresh = Device.objects.filter(pk=device.pk).first()
-        if fresh is not None:
-            yield _stats_event(fresh, days, retry=getattr(settings, "STATS_SSE_RETRY_MS", 10_000))
-        return
-    try:
-        yield from _stats_changes(device, days)
-    finally:
-        _STREAM_SLOTS.give_back()
-
-
-def _stats_changes(device, days):
-    duration = getattr(settings, "STATS_SSE_SECONDS", 300)
-    poll = getattr(settings, "STATS_SSE_POLL_SECONDS", 1)
-    keepalive = getattr(settings, "STATS_SSE_KEEPALIVE_SECONDS", 15)
-    deadline = time.monotonic() + duration
-    rows = Device.objects.filter(pk=device.pk)
-    state = None
-    last_sent = time.monotonic()
-    while True:
-        current = rows.values(*_STATE_FIELDS).first()
-        if current is None:
-            return
-        if current != state:
-            state = current
-            fresh = rows.first()
-            if fresh is None:
-                return
-            yield _stats_event(fresh, days)
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent >= keepalive:
-            yield ": keep-alive\n\n"
-            last_sent = time.monotonic()
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(poll)
 
 
 class DeviceStatsView(_DeviceView):
@@ -510,7 +431,7 @@ class DeviceStatsView(_DeviceView):
         if not _wants_event_stream(request):
             return ok(selectors.device_stats(found, days))
         response = StreamingHttpResponse(
-            _stats_events(found, days), content_type="text/event-stream"
+            stats_events(found, days), content_type="text/event-stream"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
