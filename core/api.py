@@ -1,4 +1,5 @@
-"""Shared pieces of the REST API: errors, permissions, throttling and small helpers.
+"""Shared pieces of the REST API: errors, permissions, throttling, small helpers and the base of
+the views of an asset (create, read, update, delete).
 
 Every success is exactly 200 (SPEC section 9); an empty success has no body and no Content-Type;
 every error is ``{"error": {"message": ...}}``.
