@@ -9,16 +9,15 @@ import json
 import math
 import re
 
-from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import FileResponse, Http404, QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers
 
 from buckets import aggregates, selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
-from core.api import ApiView, int_param, model_error, ok, validated
+from core.api import AssetDetailView, AssetListView, AssetView, int_param, ok, validated
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -27,8 +26,6 @@ from core.api_fields import (
     StrictIntegerField,
 )
 from core.times import to_ms
-
-_WIRE_NAMES = {"identifier": "bucket", "__all__": "bucket"}
 
 
 class _TimestampField(serializers.FloatField):
@@ -303,80 +300,62 @@ def read_records(request, bucket):
     return aggregates.bucket_aggregate(step_ms=step, agg_type=agg_type, **scope)
 
 
-class _BucketView(ApiView):
-    resource_kwarg = "bucket"
+class _BucketView(AssetView):
+    asset = resource_kwarg = "bucket"
+    out = staticmethod(bucket_out)
 
-    def bucket(self):
-        found = selectors.bucket_by_path(
-            username=self.kwargs["user"], identifier=self.kwargs["bucket"]
-        )
-        if found is None:
-            raise Http404(f"bucket {self.kwargs['bucket']!r} not found")
-        return found
+    def find(self, **path):
+        return selectors.bucket_by_path(**path)
 
 
-class BucketListView(ApiView):
+@extend_schema_view(
+    post=extend_schema(
+        request=BucketCreateInput,
+        responses={200: BucketOutput},
+        operation_id="Bucket_Create",
+    )
+)
+class BucketListView(AssetListView, _BucketView):
     actions = {"GET": ("Bucket", "ListBuckets"), "POST": ("Bucket", "CreateBucket")}
+    create_input = BucketCreateInput
 
     @extend_schema(responses={200: BucketOutput(many=True)}, operation_id="Bucket_List")
     def get(self, request, user):
         owner = self.path_owner()
         return ok([bucket_out(bucket) for bucket in selectors.buckets_of(username=owner.username)])
 
-    @extend_schema(
-        request=BucketCreateInput,
+    def create(self, owner, identifier, data):
+        return services.bucket_create(owner=owner, identifier=identifier, **_bucket_fields(data))
+
+
+@extend_schema_view(
+    get=extend_schema(responses={200: BucketOutput}, operation_id="Bucket_ReadConfig"),
+    put=extend_schema(
+        request=BucketUpdateInput,
         responses={200: BucketOutput},
-        operation_id="Bucket_Create",
-    )
-    def post(self, request, user):
-        owner = self.path_owner()
-        data = validated(BucketCreateInput, request.data)
-        try:
-            bucket = services.bucket_create(
-                owner=owner, identifier=data["bucket"], **_bucket_fields(data)
-            )
-        except ModelValidationError as exc:
-            raise model_error(exc, _WIRE_NAMES) from None
-        return ok(bucket_out(bucket))
-
-
-class BucketDetailView(_BucketView):
+        operation_id="Bucket_Update",
+        description="A partial update: absent fields keep their values.",
+    ),
+    delete=extend_schema(
+        responses={200: None},
+        operation_id="Bucket_Delete",
+        description="Deletes the bucket, its records and exports; device callbacks writing to it "
+        "stop writing.",
+    ),
+)
+class BucketDetailView(AssetDetailView, _BucketView):
     actions = {
         "GET": ("Bucket", "ReadBucketConfig"),
         "PUT": ("Bucket", "UpdateBucket"),
         "DELETE": ("Bucket", "DeleteBucket"),
     }
+    update_input = BucketUpdateInput
 
-    @extend_schema(responses={200: BucketOutput}, operation_id="Bucket_ReadConfig")
-    def get(self, request, user, bucket):
-        return ok(bucket_out(self.bucket()))
+    def update(self, bucket, data):
+        services.bucket_update(bucket=bucket, **_bucket_fields(data))
 
-    @extend_schema(
-        request=BucketUpdateInput,
-        responses={200: BucketOutput},
-        operation_id="Bucket_Update",
-        description="A partial update: absent fields keep their values.",
-    )
-    def put(self, request, user, bucket):
-        found = self.bucket()
-        data = validated(BucketUpdateInput, request.data, partial=True)
-        if data.get("bucket", found.identifier) != found.identifier:
-            raise exceptions.ValidationError({"bucket": "a bucket's id cannot be changed"})
-        try:
-            services.bucket_update(bucket=found, **_bucket_fields(data))
-        except ModelValidationError as exc:
-            raise model_error(exc, _WIRE_NAMES) from None
-        return ok(bucket_out(found))
-
-    @extend_schema(
-        responses={200: None},
-        operation_id="Bucket_Delete",
-        description="Deletes the bucket, its records and exports; device callbacks writing to it "
-        "stop writing.",
-    )
-    def delete(self, request, user, bucket):
-        services.bucket_delete(bucket=self.bucket())
-        return ok()
+    def remove(self, bucket):
+        services.bucket_delete(bucket=bucket)
 
 
 class BucketDataView(_BucketView):
@@ -391,7 +370,7 @@ class BucketDataView(_BucketView):
 
     @extend_schema(exclude=True)
     def get(self, request, user, bucket):
-        return ok(read_records(request, self.bucket()))
+        return ok(read_records(request, self.found()))
 
     @extend_schema(
         request={
@@ -409,7 +388,7 @@ class BucketDataView(_BucketView):
         "server's time. A disabled bucket stores nothing.",
     )
     def post(self, request, user, bucket):
-        found = self.bucket()
+        found = self.found()
         data = request.data
         values = [data] if isinstance(data, dict) else data
         if isinstance(data, QueryDict) or not isinstance(values, list):
@@ -437,7 +416,7 @@ class BucketDataView(_BucketView):
     )
     def delete(self, request, user, bucket):
         services.bucket_clear(
-            self.bucket(), min_ts=_ts_param(request, "min_ts"), max_ts=_ts_param(request, "max_ts")
+            self.found(), min_ts=_ts_param(request, "min_ts"), max_ts=_ts_param(request, "max_ts")
         )
         return ok()
 
@@ -458,7 +437,7 @@ class BucketReadView(_BucketView):
         "record's ts; a page shorter than `items` is the last.",
     )
     def get(self, request, version, user, bucket):
-        return ok(read_records(request, self.bucket()))
+        return ok(read_records(request, self.found()))
 
 
 class BucketExportListView(_BucketView):
@@ -469,7 +448,7 @@ class BucketExportListView(_BucketView):
 
     @extend_schema(responses={200: ExportOutput(many=True)}, operation_id="Bucket_ListExports")
     def get(self, request, user, bucket):
-        return ok([export_out(export) for export in selectors.bucket_exports(bucket=self.bucket())])
+        return ok([export_out(export) for export in selectors.bucket_exports(bucket=self.found())])
 
     @extend_schema(
         request=ExportInput,
@@ -479,7 +458,7 @@ class BucketExportListView(_BucketView):
         "and progress with GET .../exports. min_ts/max_ts of 0 or absent leave that end open.",
     )
     def post(self, request, user, bucket):
-        found = self.bucket()
+        found = self.found()
         data = validated(ExportInput, request.data)
         export = services.bucket_export_create(
             bucket=found,
@@ -508,7 +487,7 @@ class BucketExportDetailView(_BucketView):
         return super().perform_content_negotiation(request, force=True)
 
     def export(self):
-        export = selectors.bucket_export_by_file(bucket=self.bucket(), file=self.kwargs["file"])
+        export = selectors.bucket_export_by_file(bucket=self.found(), file=self.kwargs["file"])
         if export is None:
             raise Http404(f"export {self.kwargs['file']!r} not found")
         return export

@@ -1,10 +1,13 @@
-"""Shared pieces of the REST API: errors, permissions, throttling and small helpers.
+"""Shared pieces of the REST API: errors, permissions, throttling, small helpers and the base of
+the views of an asset (create, read, update, delete).
 
 Every success is exactly 200 (SPEC section 9); an empty success has no body and no Content-Type;
 every error is ``{"error": {"message": ...}}``.
 """
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as ModelValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -81,3 +84,74 @@ def model_error(exc, names=None, prefix=""):
         field, messages = next(iter(exc.message_dict.items()))
         return exceptions.ValidationError({f"{prefix}{names.get(field, field)}": messages[0]})
     return exceptions.ValidationError(exc.messages[0])
+
+
+def without_id(data, asset, identifier):
+    """An update's data without the asset's id, which may repeat the path's but not change it."""
+    data = dict(data)
+    if data.pop(asset, identifier) != identifier:
+        article = "an" if asset[0] in "aeiou" else "a"
+        raise exceptions.ValidationError({asset: f"{article} {asset}'s id cannot be changed"})
+    return data
+
+
+class AssetView(ApiView):
+    # A view of one kind of asset (device, bucket, endpoint), declared in the style of NetBox's
+    # generic views: a subclass names its pieces and the bases below answer create, read, update
+    # and delete the same way for every kind. ``asset`` is the wire name: the path parameter with
+    # the id, and the id field of request and response bodies. The pieces a subclass gives, as
+    # its methods need them: ``find(username=, identifier=)``, the path selector (None when there
+    # is no such asset); ``out(obj)``, the answer's body; ``create_input`` and
+    # ``create(owner, identifier, data)`` for POST; ``update_input`` and ``update(obj, data)`` for
+    # PUT; ``remove(obj)`` for DELETE. ``data`` is the validated input without the id.
+
+    asset = None
+    create_input = None
+    update_input = None
+
+    def found(self):
+        """The asset the path names; 404 when ``{user}`` has none by that id."""
+        identifier = self.kwargs[self.asset]
+        obj = self.find(username=self.kwargs["user"], identifier=identifier)
+        if obj is None:
+            raise Http404(f"{self.asset} {identifier!r} not found")
+        return obj
+
+    def model_error(self, exc):
+        """A service's ValidationError as a 400; the model's id field is the asset's wire name."""
+        return model_error(exc, {"identifier": self.asset, "__all__": self.asset})
+
+
+class AssetListView(AssetView):
+    # POST .../{assets}: create one. The list (GET) is each view's own: filters differ.
+
+    def post(self, request, *args, **kwargs):
+        owner = self.path_owner()
+        data = dict(validated(self.create_input, request.data))
+        identifier = data.pop(self.asset)
+        try:
+            created = self.create(owner, identifier, data)
+        except ModelValidationError as exc:
+            raise self.model_error(exc) from None
+        return ok(self.out(created))
+
+
+class AssetDetailView(AssetView):
+    # GET, PUT (a partial update; the id cannot change) and DELETE .../{assets}/{id}.
+
+    def get(self, request, *args, **kwargs):
+        return ok(self.out(self.found()))
+
+    def put(self, request, *args, **kwargs):
+        obj = self.found()
+        data = validated(self.update_input, request.data, partial=True)
+        data = without_id(data, self.asset, obj.identifier)
+        try:
+            self.update(obj, data)
+        except ModelValidationError as exc:
+            raise self.model_error(exc) from None
+        return ok(self.out(obj))
+
+    def delete(self, request, *args, **kwargs):
+        self.remove(self.found())
+        return ok()

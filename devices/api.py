@@ -5,21 +5,29 @@ the reference's schemas (``additionalProperties: false`` included): each violati
 naming the field.
 """
 
-import json
-import threading
-import time
-
-from django.conf import settings
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.core.validators import RegexValidator
-from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, serializers
 
 from buckets.api import READ_PARAMETERS, BucketOutput, RecordOutput, bucket_out, read_records
-from core.api import ApiView, int_param, model_error, ok, validated
+from core.api import (
+    AssetDetailView,
+    AssetListView,
+    AssetView,
+    int_param,
+    model_error,
+    ok,
+    validated,
+    without_id,
+)
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -33,10 +41,10 @@ from core.times import to_ms
 from devices import selectors, services
 from devices.callback.views import callback_view
 from devices.models import Device
+from devices.streams import stats_events
 
 # Devices.
 
-_DEVICE_NAMES = {"identifier": "device", "__all__": "device"}
 _NO_CREDENTIALS = (
     "HTTP devices have no credentials: they call with their callback token "
     "(rotate it with POST .../callback/token)"
@@ -128,17 +136,12 @@ def device_status_out(device):
     return out
 
 
-class _DeviceView(ApiView):
-    resource_kwarg = "device"
+class _DeviceView(AssetView):
+    asset = resource_kwarg = "device"
     parser_classes = [JSONParser]
 
-    def device(self):
-        found = selectors.device_by_path(
-            username=self.kwargs["user"], identifier=self.kwargs["device"]
-        )
-        if found is None:
-            raise Http404(f"device {self.kwargs['device']!r} not found")
-        return found
+    def find(self, **path):
+        return selectors.device_by_path(**path)
 
 
 _ROWS_MAX = 2**31 - 1  # larger counts and offsets mean "all" and "past the end"
@@ -151,9 +154,19 @@ _LIST_PARAMETERS = [
 ]
 
 
-class DeviceListView(ApiView):
+@extend_schema_view(
+    post=extend_schema(
+        request=DeviceCreateInput,
+        responses={200: DeviceOutput},
+        operation_id="Device_Create",
+        description='Only HTTP devices: `type` is "HTTP" or absent. `asset_group`, `asset_type` '
+        "and `product` are accepted and not kept.",
+    )
+)
+class DeviceListView(AssetListView, _DeviceView):
     actions = {"GET": ("Device", "ListDevices"), "POST": ("Device", "CreateDevice")}
-    parser_classes = [JSONParser]
+    create_input = DeviceCreateInput
+    out = staticmethod(device_out)
 
     @extend_schema(
         parameters=_LIST_PARAMETERS,
@@ -176,67 +189,44 @@ class DeviceListView(ApiView):
         page = devices[index : index + count] if count else devices[index:]
         return ok([device_out(device) for device in page])
 
-    @extend_schema(
-        request=DeviceCreateInput,
-        responses={200: DeviceOutput},
-        operation_id="Device_Create",
-        description='Only HTTP devices: `type` is "HTTP" or absent. `asset_group`, `asset_type` '
-        "and `product` are accepted and not kept.",
-    )
-    def post(self, request, user):
-        owner = self.path_owner()
-        data = validated(DeviceCreateInput, request.data)
-        try:
-            device = services.device_create(
-                owner=owner, identifier=data["device"], **_device_fields(data)
-            )
-        except ModelValidationError as exc:
-            raise model_error(exc, _DEVICE_NAMES) from None
-        return ok(device_out(device))
+    def create(self, owner, identifier, data):
+        return services.device_create(owner=owner, identifier=identifier, **_device_fields(data))
 
 
-class DeviceDetailView(_DeviceView):
-    actions = {
-        "GET": ("Device", "ReadDeviceStatus"),
-        "PUT": ("Device", "UpdateDevice"),
-        "DELETE": ("Device", "DeleteDevice"),
-    }
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         responses={200: DeviceStatusOutput},
         operation_id="Device_ReadStatus",
         description="The device, with its connection details.",
-    )
-    def get(self, request, user, device):
-        return ok(device_status_out(self.device()))
-
-    @extend_schema(
+    ),
+    put=extend_schema(
         request=DeviceUpdateInput,
         responses={200: DeviceStatusOutput},
         operation_id="Device_Update",
         description="A partial update: absent fields keep their values. The id and type cannot "
         "change.",
-    )
-    def put(self, request, user, device):
-        found = self.device()
-        data = validated(DeviceUpdateInput, request.data, partial=True)
-        if data.get("device", found.identifier) != found.identifier:
-            raise exceptions.ValidationError({"device": "a device's id cannot be changed"})
-        try:
-            services.device_update(device=found, **_device_fields(data))
-        except ModelValidationError as exc:
-            raise model_error(exc, _DEVICE_NAMES) from None
-        return ok(device_status_out(found))
-
-    @extend_schema(
+    ),
+    delete=extend_schema(
         responses={200: None},
         operation_id="Device_Delete",
         description="Deletes the device with its callback settings, properties, statistics and "
         "connection events. Its buckets and endpoints stay.",
-    )
-    def delete(self, request, user, device):
-        services.device_delete(device=self.device())
-        return ok()
+    ),
+)
+class DeviceDetailView(AssetDetailView, _DeviceView):
+    actions = {
+        "GET": ("Device", "ReadDeviceStatus"),
+        "PUT": ("Device", "UpdateDevice"),
+        "DELETE": ("Device", "DeleteDevice"),
+    }
+    update_input = DeviceUpdateInput
+    out = staticmethod(device_status_out)
+
+    def update(self, device, data):
+        services.device_update(device=device, **_device_fields(data))
+
+    def remove(self, device):
+        services.device_delete(device=device)
 
 
 # Callback settings and token.
@@ -325,7 +315,7 @@ class CallbackSettingsView(_DeviceView):
         "absent) and its connection timeout.",
     )
     def get(self, request, user, device):
-        return ok(selectors.device_callback_settings_out(self.device()))
+        return ok(selectors.device_callback_settings_out(self.found()))
 
     @extend_schema(
         request=CallbackSettingsSerializer,
@@ -336,7 +326,7 @@ class CallbackSettingsView(_DeviceView):
         "existing bucket or endpoint of the owner, or property of the device.",
     )
     def put(self, request, user, device):
-        found = self.device()
+        found = self.found()
         data = validated(CallbackSettingsSerializer, request.data)
         try:
             services.callback_settings_update(
@@ -374,7 +364,7 @@ class CallbackTokenView(_DeviceView):
         description="The token the device calls its callback with, and the URLs to call.",
     )
     def get(self, request, user, device):
-        return ok(_token_out(self.device(), secrets=self.shows_secrets()))
+        return ok(_token_out(self.found(), secrets=self.shows_secrets()))
 
     @extend_schema(
         request=None,
@@ -383,7 +373,7 @@ class CallbackTokenView(_DeviceView):
         description="Issues a new token: the old one fails (401) from now on.",
     )
     def post(self, request, user, device):
-        return ok(_token_out(services.device_rotate_token(device=self.device())))
+        return ok(_token_out(services.device_rotate_token(device=self.found())))
 
 
 # Statistics.
@@ -408,85 +398,10 @@ class StatsOutput(serializers.Serializer):
 
 
 STATS_MAX_DAYS = 366
-# The device columns whose change is a new event: every call moves last_call_at (and so the
-# counters), the sweep flips connected.
-_STATE_FIELDS = ("connected", "connected_at", "last_call_at", "remote_ip")
 
 
 def _wants_event_stream(request):
     return "text/event-stream" in request.META.get("HTTP_ACCEPT", "")
-
-
-class _StreamSlots:
-    """How many event streams this process has open. Each holds a server thread for up to
-    ``STATS_SSE_SECONDS``: past ``STATS_SSE_MAX_STREAMS`` a stream sends one event and ends, and
-    the client's EventSource reconnects after the ``retry`` it names, so device callbacks always
-    find a free thread."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self.open = 0
-
-    def take(self, limit):
-        with self._lock:
-            if self.open >= limit:
-                return False
-            self.open += 1
-            return True
-
-    def give_back(self):
-        with self._lock:
-            self.open -= 1
-
-
-_STREAM_SLOTS = _StreamSlots()
-
-
-def _stats_event(device, days, retry=None):
-    stats = json.dumps(selectors.device_stats(device, days), separators=(",", ":"))
-    return f"retry: {retry}\ndata: {stats}\n\n" if retry else f"data: {stats}\n\n"
-
-
-def _stats_events(device, days):
-    """Server-Sent Events: the stats now, then again whenever the device row changes; a comment
-    line keeps the connection open; the stream ends after ``STATS_SSE_SECONDS`` (clients
-    reconnect) or when the device is deleted."""
-    if not _STREAM_SLOTS.take(getattr(settings, "STATS_SSE_MAX_STREAMS", 2)):
-        fresh = Device.objects.filter(pk=device.pk).first()
-        if fresh is not None:
-            yield _stats_event(fresh, days, retry=getattr(settings, "STATS_SSE_RETRY_MS", 10_000))
-        return
-    try:
-        yield from _stats_changes(device, days)
-    finally:
-        _STREAM_SLOTS.give_back()
-
-
-def _stats_changes(device, days):
-    duration = getattr(settings, "STATS_SSE_SECONDS", 300)
-    poll = getattr(settings, "STATS_SSE_POLL_SECONDS", 1)
-    keepalive = getattr(settings, "STATS_SSE_KEEPALIVE_SECONDS", 15)
-    deadline = time.monotonic() + duration
-    rows = Device.objects.filter(pk=device.pk)
-    state = None
-    last_sent = time.monotonic()
-    while True:
-        current = rows.values(*_STATE_FIELDS).first()
-        if current is None:
-            return
-        if current != state:
-            state = current
-            fresh = rows.first()
-            if fresh is None:
-                return
-            yield _stats_event(fresh, days)
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent >= keepalive:
-            yield ": keep-alive\n\n"
-            last_sent = time.monotonic()
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(poll)
 
 
 class DeviceStatsView(_DeviceView):
@@ -511,12 +426,12 @@ class DeviceStatsView(_DeviceView):
         "now, then on each change; the stream ends after a few minutes.",
     )
     def get(self, request, user, device):
-        found = self.device()
+        found = self.found()
         days = int_param(request, "days", 30, minimum=1, maximum=STATS_MAX_DAYS)
         if not _wants_event_stream(request):
             return ok(selectors.device_stats(found, days))
         response = StreamingHttpResponse(
-            _stats_events(found, days), content_type="text/event-stream"
+            stats_events(found, days), content_type="text/event-stream"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
@@ -580,7 +495,7 @@ def property_out(prop):
 
 
 def _property_fields(data):
-    return {name: data[name] for name in ("name", "description") if name in data}
+    return {name: data[name] for name in ("value", "name", "description") if name in data}
 
 
 _ONE_OR_MANY_IN = PolymorphicProxySerializer(
@@ -609,7 +524,7 @@ class PropertyListView(_DeviceView):
         description="The device's properties, sorted by id.",
     )
     def get(self, request, user, device):
-        return ok([property_out(prop) for prop in selectors.device_properties(self.device())])
+        return ok([property_out(prop) for prop in selectors.device_properties(self.found())])
 
     @extend_schema(
         request=_ONE_OR_MANY_IN,
@@ -619,7 +534,7 @@ class PropertyListView(_DeviceView):
         "with what was created, in the same shape.",
     )
     def post(self, request, user, device):
-        found = self.device()
+        found = self.found()
         many = isinstance(request.data, list)
         items = [validated(PropertyInput, request.data)] if not many else []
         for index, item in enumerate(request.data if many else []):
@@ -627,22 +542,18 @@ class PropertyListView(_DeviceView):
             if not serializer.is_valid():
                 raise exceptions.ValidationError({f"[{index}]": serializer.errors})
             items.append(serializer.validated_data)
-        created = []
-        with transaction.atomic():
-            for index, item in enumerate(items):
-                try:
-                    prop = services.property_create(
-                        device=found,
-                        identifier=item["property"],
-                        value=item["value"],
-                        **_property_fields(item),
-                    )
-                except ModelValidationError as exc:
-                    raise model_error(
-                        exc, _PROPERTY_NAMES, prefix=f"[{index}]." if many else ""
-                    ) from None
-                created.append(property_out(prop))
-        return ok(created if many else created[0])
+        try:
+            created = services.property_create_many(
+                device=found,
+                items=[
+                    {"identifier": item["property"], **_property_fields(item)} for item in items
+                ],
+            )
+        except ModelValidationError as exc:
+            prefix = f"[{exc.index}]." if many else ""
+            raise model_error(exc, _PROPERTY_NAMES, prefix=prefix) from None
+        out = [property_out(prop) for prop in created]
+        return ok(out if many else out[0])
 
 
 class PropertyDetailView(_DeviceView):
@@ -654,16 +565,14 @@ class PropertyDetailView(_DeviceView):
     }
 
     def prop(self):
-        found = selectors.device_property(self.device(), self.kwargs["property"])
+        found = selectors.device_property(self.found(), self.kwargs["property"])
         if found is None:
             raise Http404(f"property {self.kwargs['property']!r} not found")
         return found
 
     def _input(self, request, prop, partial=False):
         data = validated(PropertyUpdateInput, request.data, partial=partial)
-        if data.get("property", prop.identifier) != prop.identifier:
-            raise exceptions.ValidationError({"property": "a property's id cannot be changed"})
-        return data
+        return without_id(data, "property", prop.identifier)
 
     @extend_schema(
         responses={200: PropertyOutput},
@@ -683,7 +592,7 @@ class PropertyDetailView(_DeviceView):
         prop = self.prop()
         data = self._input(request, prop)
         try:
-            services.property_update(prop=prop, value=data["value"], **_property_fields(data))
+            services.property_update(prop=prop, **_property_fields(data))
         except ModelValidationError as exc:
             raise model_error(exc, _PROPERTY_NAMES) from None
         return ok(property_out(prop))
@@ -700,12 +609,7 @@ class PropertyDetailView(_DeviceView):
         prop = self.prop()
         data = self._input(request, prop, partial=True)
         try:
-            with transaction.atomic():
-                if "value" in data:
-                    prop = services.property_merge(prop=prop, value=data["value"])
-                fields = _property_fields(data)
-                if fields:
-                    services.property_update(prop=prop, **fields)
+            prop = services.property_patch(prop=prop, **_property_fields(data))
         except ModelValidationError as exc:
             raise model_error(exc, _PROPERTY_NAMES) from None
         return ok(property_out(prop))
@@ -732,7 +636,7 @@ class DeviceBucketListView(_DeviceView):
         description="The buckets the device's callback writes to.",
     )
     def get(self, request, user, device):
-        buckets = selectors.device_buckets(self.device())
+        buckets = selectors.device_buckets(self.found())
         return ok([bucket_out(bucket) for bucket in buckets])
 
 
@@ -751,7 +655,7 @@ class DeviceBucketReadView(_DeviceView):
         description="Reads a bucket the device's callback writes to (404 for any other).",
     )
     def get(self, request, version, user, device, bucket):
-        found = selectors.device_buckets(self.device()).filter(identifier=bucket).first()
+        found = selectors.device_buckets(self.found()).filter(identifier=bucket).first()
         if found is None:
             raise Http404(f"device {device!r} does not write to a bucket {bucket!r}")
         return ok(read_records(request, found))

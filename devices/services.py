@@ -181,6 +181,20 @@ def property_create(*, device, identifier, name="", description="", value=None):
     return insert_unique(prop)
 
 
+@transaction.atomic
+def property_create_many(*, device, items):
+    """New properties of the device from ``items`` (``property_create``'s arguments), all or
+    none. The ValidationError of an item that fails names its position in ``index``."""
+    created = []
+    for index, fields in enumerate(items):
+        try:
+            created.append(property_create(device=device, **fields))
+        except ValidationError as exc:
+            exc.index = index
+            raise
+    return created
+
+
 _PROPERTY_FIELDS = {"value", "name", "description"}
 
 
@@ -229,6 +243,17 @@ def property_merge(*, prop, value):
     locked.value = json_merge_patch(locked.value, value)
     locked.save(update_fields=["value", "modified"])
     prop.value, prop.modified = locked.value, locked.modified
+    return prop
+
+
+@transaction.atomic
+def property_patch(*, prop, **fields):
+    """A partial change of a property, in one transaction: ``value``, when given, is merged
+    into its value (``property_merge``); name and description are replaced. Returns it."""
+    if "value" in fields:
+        prop = property_merge(prop=prop, value=fields.pop("value"))
+    if fields:
+        property_update(prop=prop, **fields)
     return prop
 
 

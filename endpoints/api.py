@@ -15,14 +15,18 @@ import json
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import Http404
 from django.http.request import RawPostDataException
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import exceptions, serializers
 
-from core.api import ApiView, int_param, model_error, ok, validated
+from core.api import ApiView, AssetDetailView, AssetListView, AssetView, int_param, ok
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -41,7 +45,6 @@ CALLS_PAGE = 50  # calls a page of the call log by default
 CALLS_PAGE_MAX = 1000
 
 _TYPE_SCHEMA = {"type": "string", "enum": Endpoint.Type.values}
-_WIRE_NAMES = {"identifier": "endpoint", "__all__": "endpoint"}
 
 
 @extend_schema_field(_TYPE_SCHEMA)
@@ -274,22 +277,30 @@ _PAGE_PARAMETERS = [
 # Views.
 
 
-class _EndpointView(ApiView):
-    resource_kwarg = "endpoint"
+class _EndpointView(AssetView):
+    asset = resource_kwarg = "endpoint"
 
-    def endpoint(self):
-        found = selectors.endpoint_by_path(
-            username=self.kwargs["user"], identifier=self.kwargs["endpoint"]
-        )
-        if found is None:
-            raise Http404(f"endpoint {self.kwargs['endpoint']!r} not found")
-        return found
+    def find(self, **path):
+        return selectors.endpoint_by_path(**path)
+
+    def out(self, endpoint):
+        return endpoint_out(endpoint, secrets=self.shows_secrets())
 
 
-class EndpointListView(ApiView):
+@extend_schema_view(
+    post=extend_schema(
+        request=EndpointCreateInput,
+        responses={200: EndpointOutput},
+        operation_id="Endpoint_Create",
+        description="The configuration is checked against the type's rules: each violation is a "
+        "400 naming the field, such as `config.url`.",
+    )
+)
+class EndpointListView(AssetListView, _EndpointView):
     """A user's endpoints: list (by id; paged with ``index`` and ``count``), create."""
 
     actions = {"GET": ("Endpoint", "ListEndpoints"), "POST": ("Endpoint", "CreateEndpoint")}
+    create_input = EndpointCreateInput
 
     @extend_schema(
         parameters=[
@@ -312,26 +323,27 @@ class EndpointListView(ApiView):
         secrets = self.shows_secrets()
         return ok([endpoint_out(e, secrets=secrets) for e in _page(request, rows)])
 
-    @extend_schema(
-        request=EndpointCreateInput,
+    def create(self, owner, identifier, data):
+        return services.endpoint_create(owner=owner, identifier=identifier, **data)
+
+
+@extend_schema_view(
+    get=extend_schema(responses={200: EndpointOutput}, operation_id="Endpoint_ReadConfig"),
+    put=extend_schema(
+        request=EndpointUpdateInput,
         responses={200: EndpointOutput},
-        operation_id="Endpoint_Create",
-        description="The configuration is checked against the type's rules: each violation is a "
-        "400 naming the field, such as `config.url`.",
-    )
-    def post(self, request, user):
-        owner = self.path_owner()
-        data = dict(validated(EndpointCreateInput, request.data))
-        try:
-            endpoint = services.endpoint_create(
-                owner=owner, identifier=data.pop("endpoint"), **data
-            )
-        except ModelValidationError as exc:
-            raise model_error(exc, _WIRE_NAMES) from None
-        return ok(endpoint_out(endpoint))
-
-
-class EndpointDetailView(_EndpointView):
+        operation_id="Endpoint_Update",
+        description="A partial update: absent fields keep their values; `config` replaces the "
+        "whole configuration, and a new `type` is checked against the resulting configuration.",
+    ),
+    delete=extend_schema(
+        responses={200: None},
+        operation_id="Endpoint_Delete",
+        description="Deletes the endpoint and its call log; device callbacks calling it stop "
+        "calling.",
+    ),
+)
+class EndpointDetailView(AssetDetailView, _EndpointView):
     """One endpoint: its settings and configuration."""
 
     actions = {
@@ -339,38 +351,13 @@ class EndpointDetailView(_EndpointView):
         "PUT": ("Endpoint", "UpdateEndpoint"),
         "DELETE": ("Endpoint", "DeleteEndpoint"),
     }
+    update_input = EndpointUpdateInput
 
-    @extend_schema(responses={200: EndpointOutput}, operation_id="Endpoint_ReadConfig")
-    def get(self, request, user, endpoint):
-        return ok(endpoint_out(self.endpoint(), secrets=self.shows_secrets()))
+    def update(self, endpoint, data):
+        services.endpoint_update(endpoint=endpoint, **data)
 
-    @extend_schema(
-        request=EndpointUpdateInput,
-        responses={200: EndpointOutput},
-        operation_id="Endpoint_Update",
-        description="A partial update: absent fields keep their values; `config` replaces the "
-        "whole configuration, and a new `type` is checked against the resulting configuration.",
-    )
-    def put(self, request, user, endpoint):
-        found = self.endpoint()
-        data = dict(validated(EndpointUpdateInput, request.data, partial=True))
-        if data.pop("endpoint", found.identifier) != found.identifier:
-            raise exceptions.ValidationError({"endpoint": "an endpoint's id cannot be changed"})
-        try:
-            services.endpoint_update(endpoint=found, **data)
-        except ModelValidationError as exc:
-            raise model_error(exc, _WIRE_NAMES) from None
-        return ok(endpoint_out(found))
-
-    @extend_schema(
-        responses={200: None},
-        operation_id="Endpoint_Delete",
-        description="Deletes the endpoint and its call log; device callbacks calling it stop "
-        "calling.",
-    )
-    def delete(self, request, user, endpoint):
-        services.endpoint_delete(endpoint=self.endpoint())
-        return ok()
+    def remove(self, endpoint):
+        services.endpoint_delete(endpoint=endpoint)
 
 
 class EndpointCallView(_EndpointView):
@@ -389,7 +376,7 @@ class EndpointCallView(_EndpointView):
         "endpoint...). 413 when the body is larger than a device callback's may be.",
     )
     def post(self, request, user, endpoint):
-        found = self.endpoint()
+        found = self.found()
         result = services.endpoint_call_now(endpoint=found, payload=_call_data(request))
         return ok(call_result_out(result))
 
@@ -415,7 +402,7 @@ class EndpointCallLogView(_EndpointView):
         "delivery attempts.",
     )
     def get(self, request, user, endpoint):
-        rows = selectors.endpoint_calls(endpoint=self.endpoint())
+        rows = selectors.endpoint_calls(endpoint=self.found())
         page = _page(request, rows, default=CALLS_PAGE, maximum=CALLS_PAGE_MAX)
         return ok([call_out(call) for call in page])
 

@@ -55,7 +55,7 @@ def endpoint_call_enqueue(*, call_id, countdown=None, queue=None):
     options = {"retry": True, "retry_policy": ENQUEUE_RETRY_POLICY}
     if countdown:
         options["countdown"] = countdown
-    queue = queue or getattr(settings, "ENDPOINTS_TASK_QUEUE", None)
+    queue = queue or settings.ENDPOINTS_TASK_QUEUE
     if queue:
         options["queue"] = queue
     try:

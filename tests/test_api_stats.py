@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from devices.api import _STREAM_SLOTS
 from devices.models import Device
+from devices.streams import _STREAM_SLOTS
 from tests.factories import (
     DeviceDailyStatsFactory,
     DeviceFactory,

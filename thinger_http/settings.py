@@ -242,6 +242,16 @@ CELERY_BEAT_SCHEDULE["device-sweep-timeouts"] = {
     "options": {"expires": DEVICE_SWEEP_INTERVAL_SECONDS},
 }
 
+# Device statistics as Server-Sent Events (devices.streams): how long a stream lasts before the
+# client reconnects, how often it polls the device row, how often an idle stream says it is
+# alive; past STATS_SSE_MAX_STREAMS open streams a process answers one event and tells the client
+# to reconnect after STATS_SSE_RETRY_MS.
+STATS_SSE_SECONDS = env_int("STATS_SSE_SECONDS", 300, minimum=1)
+STATS_SSE_POLL_SECONDS = env_int("STATS_SSE_POLL_SECONDS", 1, minimum=1)
+STATS_SSE_KEEPALIVE_SECONDS = env_int("STATS_SSE_KEEPALIVE_SECONDS", 15, minimum=1)
+STATS_SSE_MAX_STREAMS = env_int("STATS_SSE_MAX_STREAMS", 2, minimum=0)
+STATS_SSE_RETRY_MS = env_int("STATS_SSE_RETRY_MS", 10_000, minimum=1)
+
 # Endpoint delivery (endpoints.tasks).
 ENDPOINTS_ALLOW_PRIVATE_NETWORKS = env_bool("ENDPOINTS_ALLOW_PRIVATE_NETWORKS", False)
 ENDPOINTS_MAX_ATTEMPTS = env_int("ENDPOINTS_MAX_ATTEMPTS", 6, minimum=1)
@@ -255,6 +265,9 @@ CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
     "task": "endpoints.tasks.endpoint_requeue_pending",
     "schedule": env_int("ENDPOINTS_REQUEUE_INTERVAL_SECONDS", 30, minimum=1),
 }
+# The queue endpoint calls go to; unset: Celery's default (tests route them to a worker of their
+# own).
+ENDPOINTS_TASK_QUEUE = env_str("ENDPOINTS_TASK_QUEUE") or None
 
 # REST API.
 API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 7200, minimum=60)
