@@ -20,7 +20,13 @@ from buckets.exports import CONTENT_TYPES
 from buckets.forms import CHART_RANGES, BucketForm, ChartRangeForm, ClearForm, ExportForm
 from buckets.models import Bucket, BucketExport, BucketRecord
 from buckets.selectors import bucket_export_by_file, bucket_exports, bucket_records, buckets_of
-from core.console import add_service_errors, owned_or_404, paginate
+from core.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    add_service_errors,
+    owned_or_404,
+    paginate,
+)
 
 SECTION = "buckets"
 RECORDS_PER_PAGE = 25
@@ -51,55 +57,43 @@ def bucket_list(request):
     return render(request, "console/buckets/list.html", {"section": SECTION, "page": page})
 
 
-@login_required
-def bucket_create(request):
-    form = BucketForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            bucket = services.bucket_create(owner=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc, non_field_to="identifier")
-        else:
-            messages.success(request, f"Bucket {bucket.identifier} created.")
-            return redirect("console-bucket", bucket.identifier)
-    return render(
-        request, "console/buckets/form.html", {"section": SECTION, "form": form, "creating": True}
-    )
+class _BucketPage:
+    section = SECTION
+    url_kwarg = "bucket"
+
+    def find(self, identifier):
+        return _bucket(self.request, identifier)
 
 
-@login_required
-def bucket_edit(request, bucket):
-    bucket = _bucket(request, bucket)
-    initial = {
-        "name": bucket.name,
-        "description": bucket.description,
-        "enabled": bucket.enabled,
-        "retention_period": bucket.retention_period,
-        "retention_unit": bucket.retention_unit,
-    }
-    form = BucketForm(request.POST or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.bucket_update(bucket=bucket, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Bucket {bucket.identifier} saved.")
-            return redirect("console-bucket", bucket.identifier)
-    return render(
-        request,
-        "console/buckets/form.html",
-        {"section": SECTION, "form": form, "bucket": bucket, "creating": False},
-    )
+class BucketEditView(_BucketPage, ObjectEditView):
+    template_name = "console/buckets/form.html"
+    context_object_name = "bucket"
+    form_class = BucketForm
+    created_message = "Bucket {obj.identifier} created."
+    saved_message = "Bucket {obj.identifier} saved."
+    return_url_name = "console-bucket"
+
+    def initial(self, obj):
+        return {
+            "name": obj.name,
+            "description": obj.description,
+            "enabled": obj.enabled,
+            "retention_period": obj.retention_period,
+            "retention_unit": obj.retention_unit,
+        }
+
+    def save(self, obj, form):
+        if obj is None:
+            return services.bucket_create(owner=self.request.user, **form.cleaned_data)
+        return services.bucket_update(bucket=obj, **form.cleaned_data)
 
 
-@login_required
-@require_POST
-def bucket_delete(request, bucket):
-    bucket = _bucket(request, bucket)
-    services.bucket_delete(bucket=bucket)
-    messages.success(request, f"Bucket {bucket.identifier} deleted with its records.")
-    return redirect("console-bucket-list")
+class BucketDeleteView(_BucketPage, ObjectDeleteView):
+    deleted_message = "Bucket {obj.identifier} deleted with its records."
+    return_url_name = "console-bucket-list"
+
+    def delete_object(self, obj):
+        services.bucket_delete(bucket=obj)
 
 
 def _records_page(bucket, before):

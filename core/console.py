@@ -1,5 +1,6 @@
-"""The browser console's shared pieces: login and logout, the home page, and the helpers every
-section uses (ownership lookups, tabs registered in Python, service errors onto forms).
+"""The browser console's shared pieces: login and logout, the home page, the helpers every
+section uses (ownership lookups, tabs registered in Python, service errors onto forms), and the
+generic create/edit and delete pages each section declares its own from.
 
 Each app keeps its own pages in ``<app>/console.py``; the templates are under ``templates/console``.
 """
@@ -8,12 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views import View
 
 
 @login_required
@@ -47,12 +51,131 @@ def add_service_errors(form, exc: ValidationError, *, non_field_to=None):
         items = exc.message_dict.items()
     else:
         items = [(NON_FIELD_ERRORS, exc.messages)]
-    for name, messages in items:
+    for name, texts in items:
         target = name if name in form.fields else non_field_to
         if target not in form.fields:
             target = None
-        for message in messages:
+        for message in texts:
             form.add_error(target, message)
+
+
+# Create, edit and delete, declared (as NetBox's generic views are): a page names its section,
+# template, form, messages and where it goes after; small hooks call the app's services.
+
+
+class OwnedObjectMixin(LoginRequiredMixin):
+    """A page about one of the user's objects: the login page for anonymous users (before any
+    lookup), then the object the URL names, the user's own or 404.
+
+    ``url_kwarg`` is the URL's keyword for the object; a create page has none. ``find`` is the
+    app's lookup, so the page reads the object as the app's other pages do.
+    """
+
+    url_kwarg = ""
+
+    def get_object(self):
+        """The object the URL names, or None on a create page."""
+        identifier = self.kwargs.get(self.url_kwarg)
+        return None if identifier is None else self.find(identifier)
+
+    def find(self, identifier):
+        """The user's object with this identifier, or 404."""
+        raise NotImplementedError
+
+
+class ObjectEditView(OwnedObjectMixin, View):
+    """The create page (no object in the URL) and the edit page of an object, one class.
+
+    GET shows the form: blank to create, filled by ``initial(obj)`` to edit. A valid POST calls
+    ``save``; the service's ValidationError goes back onto the form (``form_errors``), success
+    flashes a message and redirects.
+    """
+
+    section = ""
+    template_name = ""
+    context_object_name = ""
+    form_class = None
+    # Templates formatted with ``obj``, the object saved.
+    created_message = ""
+    saved_message = ""
+    # Where the object goes after a save, given its identifier.
+    return_url_name = ""
+
+    def get(self, request, **kwargs):
+        obj = self.get_object()
+        return self.render_form(obj, self.get_form(obj))
+
+    def post(self, request, **kwargs):
+        obj = self.get_object()
+        form = self.get_form(obj)
+        if self.is_valid(form):
+            try:
+                saved = self.save(obj, form)
+            except ValidationError as exc:
+                self.form_errors(form, exc)
+            else:
+                message = self.created_message if obj is None else self.saved_message
+                messages.success(request, message.format(obj=saved))
+                return redirect(self.get_return_url(saved, created=obj is None))
+        return self.render_form(obj, form)
+
+    def get_form(self, obj):
+        """Create: the blank form. Edit: the form without the identifier (it never changes),
+        filled from the object."""
+        if obj is None:
+            return self.form_class(self.request.POST or None)
+        return self.form_class(self.request.POST or None, initial=self.initial(obj), editing=True)
+
+    def initial(self, obj):
+        """The edit form's values, from the object."""
+        return {}
+
+    def is_valid(self, form):
+        return form.is_valid()
+
+    def save(self, obj, form):
+        """Create (``obj`` is None) or update through the app's service; the object saved."""
+        raise NotImplementedError
+
+    def form_errors(self, form, exc):
+        """The service's errors on the form; those of no field of the form on the identifier
+        (a create page's uniqueness), else at the top."""
+        add_service_errors(form, exc, non_field_to="identifier")
+
+    def get_return_url(self, obj, *, created):
+        return reverse(self.return_url_name, args=[obj.identifier])
+
+    def extra_context(self, obj):
+        return {}
+
+    def render_form(self, obj, form):
+        context = {"section": self.section, "form": form, "creating": obj is None}
+        if obj is not None:
+            context[self.context_object_name] = obj
+        context.update(self.extra_context(obj))
+        return render(self.request, self.template_name, context)
+
+
+class ObjectDeleteView(OwnedObjectMixin, View):
+    """Delete an object: a POST only (405 otherwise), then back to the list with a message."""
+
+    http_method_names = ("post",)
+    # Formatted with ``obj``, the object deleted.
+    deleted_message = ""
+    return_url_name = ""
+
+    def post(self, request, **kwargs):
+        obj = self.get_object()
+        self.delete_object(obj)
+        messages.success(request, self.deleted_message.format(obj=obj))
+        return redirect(self.get_return_url(obj))
+
+    def delete_object(self, obj):
+        """Delete through the app's service."""
+        raise NotImplementedError
+
+    def get_return_url(self, obj):
+        return reverse(self.return_url_name)
 
 
 # Tabs, registered in Python (as NetBox does) rather than written out in each template: a page

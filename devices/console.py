@@ -21,7 +21,15 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from buckets.selectors import bucket_records, buckets_of
-from core.console import add_service_errors, owned_or_404, paginate, register_tab, tabs_for
+from core.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    add_service_errors,
+    owned_or_404,
+    paginate,
+    register_tab,
+    tabs_for,
+)
 from devices import selectors, services
 from devices.forms import (
     CallbackSettingsForm,
@@ -142,61 +150,59 @@ def _render_time(moment, empty):
 # Create, edit, delete.
 
 
-@login_required
-def device_create(request):
-    form = DeviceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            device = services.device_create(
-                owner=request.user,
+class _DevicePage:
+    """A page of one of the user's devices, found as the dashboard finds it."""
+
+    section = SECTION
+    url_kwarg = "device"
+
+    def find(self, identifier):
+        return _device(self.request, identifier)
+
+
+class DeviceEditView(_DevicePage, ObjectEditView):
+    template_name = "console/devices/form.html"
+    context_object_name = "device"
+    form_class = DeviceForm
+    created_message = (
+        "Device {obj.identifier} created. Send its first call with the URL and token below."
+    )
+    saved_message = "Device {obj.identifier} saved."
+    return_url_name = "console-device"
+
+    def get_form(self, obj):
+        """Editing has a form of its own: the identifier and the type never change."""
+        if obj is None:
+            return super().get_form(obj)
+        return DeviceEditForm(self.request.POST or None, initial=self.initial(obj))
+
+    def initial(self, obj):
+        return {"name": obj.name, "description": obj.description, "enabled": obj.enabled}
+
+    def save(self, obj, form):
+        if obj is None:
+            return services.device_create(
+                owner=self.request.user,
                 identifier=form.cleaned_data["identifier"],
                 name=form.cleaned_data["name"],
                 description=form.cleaned_data["description"],
                 enabled=True,
             )
-        except ValidationError as exc:
-            add_service_errors(form, exc, non_field_to="identifier")
-        else:
-            messages.success(
-                request,
-                f"Device {device.identifier} created. Send its first call with the URL and token "
-                "below.",
-            )
-            return redirect("console-device-callback", device.identifier)
-    return render(
-        request,
-        "console/devices/form.html",
-        {"section": SECTION, "form": form, "creating": True},
-    )
+        return services.device_update(device=obj, **form.cleaned_data)
+
+    def get_return_url(self, obj, *, created):
+        """A new device opens on its callback, where its URL and token are."""
+        if created:
+            return reverse("console-device-callback", args=[obj.identifier])
+        return super().get_return_url(obj, created=created)
 
 
-@login_required
-def device_edit(request, device):
-    device = _device(request, device)
-    initial = {"name": device.name, "description": device.description, "enabled": device.enabled}
-    form = DeviceEditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.device_update(device=device, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Device {device.identifier} saved.")
-            return redirect("console-device", device.identifier)
-    return render(
-        request,
-        "console/devices/form.html",
-        {"section": SECTION, "form": form, "device": device, "creating": False},
-    )
+class DeviceDeleteView(_DevicePage, ObjectDeleteView):
+    deleted_message = "Device {obj.identifier} deleted."
+    return_url_name = "console-device-list"
 
-
-@login_required
-@require_POST
-def device_delete(request, device):
-    device = _device(request, device)
-    services.device_delete(device=device)
-    messages.success(request, f"Device {device.identifier} deleted.")
-    return redirect("console-device-list")
+    def delete_object(self, obj):
+        services.device_delete(device=obj)
 
 
 # Dashboard: Overview.
@@ -376,45 +382,45 @@ def _property(device, identifier):
     return prop
 
 
-@login_required
-def property_create(request, device):
-    device = _device(request, device)
-    form = PropertyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            prop = services.property_create(device=device, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc, non_field_to="identifier")
-        else:
-            messages.success(request, f"Property {prop.identifier} created.")
-            return redirect("console-device-properties", device.identifier)
-    context = _dashboard(request, device, "properties", form=form, creating=True)
-    return render(request, "console/devices/property_form.html", context)
+class _PropertyPage:
+    """A page of a property, on its device's Properties tab: the device is the user's or 404,
+    then the property is the device's or 404."""
+
+    section = SECTION
+    url_kwarg = "prop"
+
+    def get_object(self):
+        self.device = _device(self.request, self.kwargs["device"])
+        return super().get_object()
+
+    def find(self, identifier):
+        return _property(self.device, identifier)
+
+    def get_return_url(self, obj, **kwargs):
+        return reverse("console-device-properties", args=[self.device.identifier])
 
 
-@login_required
-def property_edit(request, device, prop):
-    device = _device(request, device)
-    prop = _property(device, prop)
-    initial = {"name": prop.name, "description": prop.description, "value": json_text(prop.value)}
-    form = PropertyForm(request.POST or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.property_update(prop=prop, **form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            messages.success(request, f"Property {prop.identifier} saved.")
-            return redirect("console-device-properties", device.identifier)
-    context = _dashboard(request, device, "properties", form=form, prop=prop, creating=False)
-    return render(request, "console/devices/property_form.html", context)
+class PropertyEditView(_PropertyPage, ObjectEditView):
+    template_name = "console/devices/property_form.html"
+    context_object_name = "prop"
+    form_class = PropertyForm
+    created_message = "Property {obj.identifier} created."
+    saved_message = "Property {obj.identifier} saved."
+
+    def initial(self, obj):
+        return {"name": obj.name, "description": obj.description, "value": json_text(obj.value)}
+
+    def save(self, obj, form):
+        if obj is None:
+            return services.property_create(device=self.device, **form.cleaned_data)
+        return services.property_update(prop=obj, **form.cleaned_data)
+
+    def extra_context(self, obj):
+        return _dashboard(self.request, self.device, "properties")
 
 
-@login_required
-@require_POST
-def property_delete(request, device, prop):
-    device = _device(request, device)
-    prop = _property(device, prop)
-    services.property_delete(prop=prop)
-    messages.success(request, f"Property {prop.identifier} deleted.")
-    return redirect("console-device-properties", device.identifier)
+class PropertyDeleteView(_PropertyPage, ObjectDeleteView):
+    deleted_message = "Property {obj.identifier} deleted."
+
+    def delete_object(self, obj):
+        services.property_delete(prop=obj)

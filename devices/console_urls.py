@@ -5,11 +5,15 @@ from devices import console
 urlpatterns = [
     path("devices/", console.device_list, name="console-device-list"),
     path("devices/status.json", console.device_list_status, name="console-device-list-status"),
-    path("devices/new", console.device_create, name="console-device-create"),
+    path("devices/new", console.DeviceEditView.as_view(), name="console-device-create"),
     path("devices/<id:device>/", console.device_detail, name="console-device"),
     path("devices/<id:device>/status.json", console.device_status, name="console-device-status"),
-    path("devices/<id:device>/edit", console.device_edit, name="console-device-edit"),
-    path("devices/<id:device>/delete", console.device_delete, name="console-device-delete"),
+    path("devices/<id:device>/edit", console.DeviceEditView.as_view(), name="console-device-edit"),
+    path(
+        "devices/<id:device>/delete",
+        console.DeviceDeleteView.as_view(),
+        name="console-device-delete",
+    ),
     path("devices/<id:device>/callback/", console.device_callback, name="console-device-callback"),
     path(
         "devices/<id:device>/callback/settings",
@@ -28,17 +32,17 @@ urlpatterns = [
     ),
     path(
         "devices/<id:device>/properties/new",
-        console.property_create,
+        console.PropertyEditView.as_view(),
         name="console-property-create",
     ),
     path(
         "devices/<id:device>/properties/<id:prop>/edit",
-        console.property_edit,
+        console.PropertyEditView.as_view(),
         name="console-property-edit",
     ),
     path(
         "devices/<id:device>/properties/<id:prop>/delete",
-        console.property_delete,
+        console.PropertyDeleteView.as_view(),
         name="console-property-delete",
     ),
 ]

@@ -1,14 +1,19 @@
 """Console pages for endpoints: list, create and edit per type, delete, a test call that shows
 the target's answer, and the call log with its attempts."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from core.console import add_service_errors, owned_or_404, paginate
+from core.console import (
+    ObjectDeleteView,
+    ObjectEditView,
+    add_service_errors,
+    owned_or_404,
+    paginate,
+)
 from endpoints import services
 from endpoints.forms import CONFIG_FORMS, EndpointForm, TestCallForm, config_forms
 from endpoints.models import Endpoint, EndpointCall
@@ -49,78 +54,73 @@ def _apply_errors(form, chosen, exc):
         add_service_errors(form, ValidationError(rest), non_field_to="identifier")
 
 
-def _edit_page(request, form, configs, chosen_type, **context):
-    return render(
-        request,
-        "console/endpoints/form.html",
-        {
-            "section": SECTION,
-            "form": form,
-            "configs": configs,
-            "chosen_type": chosen_type,
-            **context,
-        },
-    )
+class _EndpointPage:
+    section = SECTION
+    url_kwarg = "endpoint"
+
+    def find(self, identifier):
+        return _endpoint(self.request, identifier)
 
 
-@login_required
-def endpoint_create(request):
-    chosen_type = request.POST.get("type") or request.GET.get("type") or Endpoint.Type.HTTP_REQUEST
-    if chosen_type not in CONFIG_FORMS:
-        chosen_type = Endpoint.Type.HTTP_REQUEST
-    form = EndpointForm(request.POST or None, initial={"type": chosen_type})
-    configs = config_forms(request.POST or None)
-    if request.method == "POST":
-        chosen = next((c for c in configs if c.type == chosen_type), None)
-        if form.is_valid() and chosen.is_valid():
-            try:
-                endpoint = services.endpoint_create(
-                    owner=request.user, config=chosen.config(), **form.cleaned_data
-                )
-            except ValidationError as exc:
-                _apply_errors(form, chosen, exc)
-            else:
-                messages.success(
-                    request, f"Endpoint {endpoint.identifier} created. Send it a test call below."
-                )
-                return redirect("console-endpoint", endpoint.identifier)
-    return _edit_page(request, form, configs, chosen_type, creating=True)
+class EndpointEditView(_EndpointPage, ObjectEditView):
+    """The endpoint's form and, beside it, one configuration form per type; the one of the type
+    chosen is checked and saved with it."""
+
+    template_name = "console/endpoints/form.html"
+    context_object_name = "endpoint"
+    form_class = EndpointForm
+    created_message = "Endpoint {obj.identifier} created. Send it a test call below."
+    saved_message = "Endpoint {obj.identifier} saved."
+    return_url_name = "console-endpoint"
+
+    def get_form(self, obj):
+        data = self.request.POST or None
+        if obj is None:
+            chosen_type = self.request.POST.get("type") or self.request.GET.get("type")
+            if chosen_type not in CONFIG_FORMS:
+                chosen_type = Endpoint.Type.HTTP_REQUEST
+            form = EndpointForm(data, initial={"type": chosen_type})
+            self.configs = config_forms(data)
+        else:
+            chosen_type = self.request.POST.get("type") or obj.type
+            form = super().get_form(obj)
+            self.configs = config_forms(data, type=obj.type, config=obj.config)
+        self.chosen_type = chosen_type
+        self.chosen = next((c for c in self.configs if c.type == chosen_type), None)
+        return form
+
+    def initial(self, obj):
+        return {
+            "name": obj.name,
+            "description": obj.description,
+            "type": obj.type,
+            "enabled": obj.enabled,
+        }
+
+    def is_valid(self, form):
+        return form.is_valid() and self.chosen is not None and self.chosen.is_valid()
+
+    def save(self, obj, form):
+        config = self.chosen.config()
+        if obj is None:
+            return services.endpoint_create(
+                owner=self.request.user, config=config, **form.cleaned_data
+            )
+        return services.endpoint_update(endpoint=obj, config=config, **form.cleaned_data)
+
+    def form_errors(self, form, exc):
+        _apply_errors(form, self.chosen, exc)
+
+    def extra_context(self, obj):
+        return {"configs": self.configs, "chosen_type": self.chosen_type}
 
 
-@login_required
-def endpoint_edit(request, endpoint):
-    endpoint = _endpoint(request, endpoint)
-    initial = {
-        "name": endpoint.name,
-        "description": endpoint.description,
-        "type": endpoint.type,
-        "enabled": endpoint.enabled,
-    }
-    form = EndpointForm(request.POST or None, initial=initial, editing=True)
-    chosen_type = request.POST.get("type") or endpoint.type
-    configs = config_forms(request.POST or None, type=endpoint.type, config=endpoint.config)
-    if request.method == "POST":
-        chosen = next((c for c in configs if c.type == chosen_type), None)
-        if form.is_valid() and chosen is not None and chosen.is_valid():
-            try:
-                services.endpoint_update(
-                    endpoint=endpoint, config=chosen.config(), **form.cleaned_data
-                )
-            except ValidationError as exc:
-                _apply_errors(form, chosen, exc)
-            else:
-                messages.success(request, f"Endpoint {endpoint.identifier} saved.")
-                return redirect("console-endpoint", endpoint.identifier)
-    return _edit_page(request, form, configs, chosen_type, creating=False, endpoint=endpoint)
+class EndpointDeleteView(_EndpointPage, ObjectDeleteView):
+    deleted_message = "Endpoint {obj.identifier} deleted with its call log."
+    return_url_name = "console-endpoint-list"
 
-
-@login_required
-@require_POST
-def endpoint_delete(request, endpoint):
-    endpoint = _endpoint(request, endpoint)
-    services.endpoint_delete(endpoint=endpoint)
-    messages.success(request, f"Endpoint {endpoint.identifier} deleted with its call log.")
-    return redirect("console-endpoint-list")
+    def delete_object(self, obj):
+        services.endpoint_delete(endpoint=obj)
 
 
 def _config_rows(endpoint):
