@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from accounts.auth import access_token_value, oauth_refresh, oauth_tokens_for
 from accounts.models import AccessToken
 from accounts.services import access_token_create, access_token_revoke, access_token_update
-from core.api import ApiView, model_error, ok
+from core.api import PAGE_PARAMETERS, ApiView, model_error, ok, page
 from core.api_fields import ClosedSerializer
 from core.times import to_ms
 
@@ -117,10 +117,13 @@ def _token_out(token, with_value=False):
 class TokenListView(ApiView):
     actions = {"GET": ("Token", "ListTokens"), "POST": ("Token", "CreateToken")}
 
-    @extend_schema(responses={200: TokenOut(many=True)}, operation_id="Token_List")
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: TokenOut(many=True)}, operation_id="Token_List"
+    )
     def get(self, request, user):
         owner = self.path_owner()
-        return ok([_token_out(t) for t in AccessToken.objects.filter(owner=owner)])
+        rows = AccessToken.objects.filter(owner=owner).order_by("identifier")
+        return ok([_token_out(t) for t in page(request, rows)])
 
     @extend_schema(request=TokenSerializer, responses={200: TokenOut}, operation_id="Token_Create")
     def post(self, request, user):

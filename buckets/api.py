@@ -17,7 +17,16 @@ from rest_framework import exceptions, serializers
 from buckets import aggregates, selectors, services
 from buckets.exports import CONTENT_TYPES
 from buckets.models import Bucket, BucketExport
-from core.api import AssetDetailView, AssetListView, AssetView, int_param, ok, validated
+from core.api import (
+    PAGE_PARAMETERS,
+    AssetDetailView,
+    AssetListView,
+    AssetView,
+    int_param,
+    ok,
+    page,
+    validated,
+)
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -319,10 +328,20 @@ class BucketListView(AssetListView, _BucketView):
     actions = {"GET": ("Bucket", "ListBuckets"), "POST": ("Bucket", "CreateBucket")}
     create_input = BucketCreateInput
 
-    @extend_schema(responses={200: BucketOutput(many=True)}, operation_id="Bucket_List")
+    @extend_schema(
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("name", str, description="part of the id or the name"),
+        ],
+        responses={200: BucketOutput(many=True)},
+        operation_id="Bucket_List",
+    )
     def get(self, request, user):
         owner = self.path_owner()
-        return ok([bucket_out(bucket) for bucket in selectors.buckets_of(username=owner.username)])
+        rows = selectors.buckets_of(
+            username=owner.username, name=request.query_params.get("name", "").strip()
+        )
+        return ok([bucket_out(bucket) for bucket in page(request, rows)])
 
     def create(self, owner, identifier, data):
         return services.bucket_create(owner=owner, identifier=identifier, **_bucket_fields(data))

@@ -1,11 +1,17 @@
+from django.db.models import Q
+
 from buckets.models import Bucket, BucketExport, BucketRecord
 
 # At most this many records a page (Thinger.io clients page by moving max_ts or min_ts).
 READ_MAX_ITEMS = 1000
 
 
-def buckets_of(*, username):
-    return Bucket.objects.filter(owner__username=username).order_by("identifier")
+def buckets_of(*, username, name=""):
+    """The user's buckets by id; ``name``: only those with it in their id or name."""
+    rows = Bucket.objects.filter(owner__username=username).order_by("identifier")
+    if name:
+        rows = rows.filter(Q(identifier__icontains=name) | Q(name__icontains=name))
+    return rows
 
 
 def bucket_by_path(*, username, identifier):

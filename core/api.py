@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -155,3 +156,19 @@ class AssetDetailView(AssetView):
     def delete(self, request, *args, **kwargs):
         self.remove(self.found())
         return ok()
+
+
+def page(request, rows, *, default=None, maximum=None):
+    """``index`` (the first item, from 0) and ``count`` (items) of a list; clients ask for pages
+    until one is short. Without ``count`` the rest of the list, or ``default`` items."""
+    index = int_param(request, "index", 0, minimum=0)
+    count = int_param(request, "count", default, minimum=1)
+    if count is not None and maximum is not None and count > maximum:
+        raise exceptions.ValidationError({"count": f"must be at most {maximum}"})
+    return rows[index : index + count] if count else rows[index:]
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("index", int, description="position of the first item, from 0"),
+    OpenApiParameter("count", int, description="items a page; a shorter page is the last"),
+]

@@ -26,7 +26,15 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers
 
-from core.api import ApiView, AssetDetailView, AssetListView, AssetView, int_param, ok
+from core.api import (
+    PAGE_PARAMETERS,
+    ApiView,
+    AssetDetailView,
+    AssetListView,
+    AssetView,
+    ok,
+    page,
+)
 from core.api_fields import (
     ClosedSerializer,
     IdentifierField,
@@ -258,22 +266,6 @@ def _call_data(request):
     return data
 
 
-def _page(request, rows, *, default=None, maximum=None):
-    """``index`` (the first item, from 0) and ``count`` (items) of a list; clients ask for pages
-    until one is short. Without ``count`` the rest of the list, or ``default`` items."""
-    index = int_param(request, "index", 0, minimum=0)
-    count = int_param(request, "count", default, minimum=1)
-    if count is not None and maximum is not None and count > maximum:
-        raise exceptions.ValidationError({"count": f"must be at most {maximum}"})
-    return rows[index : index + count] if count else rows[index:]
-
-
-_PAGE_PARAMETERS = [
-    OpenApiParameter("index", int, description="position of the first item, from 0"),
-    OpenApiParameter("count", int, description="items a page; a shorter page is the last"),
-]
-
-
 # Views.
 
 
@@ -304,7 +296,7 @@ class EndpointListView(AssetListView, _EndpointView):
 
     @extend_schema(
         parameters=[
-            *_PAGE_PARAMETERS,
+            *PAGE_PARAMETERS,
             OpenApiParameter("name", str, description="part of the id or the name"),
             OpenApiParameter("id", str, description="part of the id"),
             OpenApiParameter("type", str, enum=Endpoint.Type.values),
@@ -321,7 +313,7 @@ class EndpointListView(AssetListView, _EndpointView):
             type=request.query_params.get("type", "").strip(),
         )
         secrets = self.shows_secrets()
-        return ok([endpoint_out(e, secrets=secrets) for e in _page(request, rows)])
+        return ok([endpoint_out(e, secrets=secrets) for e in page(request, rows)])
 
     def create(self, owner, identifier, data):
         return services.endpoint_create(owner=owner, identifier=identifier, **data)
@@ -403,8 +395,8 @@ class EndpointCallLogView(_EndpointView):
     )
     def get(self, request, user, endpoint):
         rows = selectors.endpoint_calls(endpoint=self.found())
-        page = _page(request, rows, default=CALLS_PAGE, maximum=CALLS_PAGE_MAX)
-        return ok([call_out(call) for call in page])
+        calls = page(request, rows, default=CALLS_PAGE, maximum=CALLS_PAGE_MAX)
+        return ok([call_out(call) for call in calls])
 
 
 class EndpointTemplateListView(ApiView):

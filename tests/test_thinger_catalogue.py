@@ -130,3 +130,47 @@ def test_no_success_body_of_the_api_has_an_error_key(alice, bearer_client, setti
         checked += 1
         assert not _error_keys(response.json()), (path, response.content[:300])
     assert checked >= 20
+
+
+def iterate_like_node_red(client, username, asset, count):
+    """The Node-RED asset iterator (nodes/asset-iterator.js): the list route from the catalogue,
+    then pages of ``count`` from ``index`` 0, each page's length added to ``index``, until a page
+    is shorter than ``count`` (its query ends with ``&`` and sends only the non-empty filters)."""
+    catalogue = client.get("/v1/server/assets", HTTP_AUTHORIZATION="Bearer undefined").json()
+    path = USER_GROUP.sub(
+        username, next(a for a in catalogue if a["asset"] == asset)["paths"]["list"]
+    )
+    seen, index = [], 0
+    for _ in range(50):
+        response = client.get(f"/{path}?count={count}&index={index}")
+        assert response.status_code == 200, response.content
+        items = response.json()
+        seen += items
+        index += len(items)
+        if len(items) != count:
+            return seen
+    raise AssertionError(f"{asset}: the iterator never saw a short page")
+
+
+@pytest.mark.parametrize("asset", ["device", "bucket", "endpoint", "token"])
+@pytest.mark.parametrize("how_many", [0, 2, 3, 4])
+def test_the_node_red_asset_iterator_sees_each_asset_once_and_stops(bearer_client, asset, how_many):
+    from accounts.services import access_token_create
+    from tests.factories import BucketFactory, DeviceFactory, EndpointFactory, UserFactory
+
+    owner = UserFactory(username="iter")
+    make = {
+        "device": lambda i: DeviceFactory(owner=owner, identifier=f"a{i}"),
+        "bucket": lambda i: BucketFactory(owner=owner, identifier=f"a{i}"),
+        "endpoint": lambda i: EndpointFactory(owner=owner, identifier=f"a{i}"),
+        "token": lambda i: access_token_create(owner=owner, identifier=f"a{i}", name=f"a{i}"),
+    }[asset]
+    for i in range(how_many):
+        make(i)
+    client = bearer_client(owner)
+    expected = how_many
+
+    seen = iterate_like_node_red(client, "iter", asset, count=2)
+
+    ids = [item[asset] for item in seen]
+    assert len(ids) == len(set(ids)) == expected
