@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from buckets import exports
 from buckets.models import Bucket, BucketExport, BucketRecord
-from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes
+from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes, updatable
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +186,7 @@ _UPDATABLE = {"name", "description", "enabled", "tags", "retention_period", "ret
 @transaction.atomic
 def bucket_update(*, bucket, **fields):
     """Change some of a bucket's settings (a partial update); its id never changes."""
-    unknown = set(fields) - _UPDATABLE
-    if unknown:
-        raise TypeError(f"bucket_update() got unexpected fields {sorted(unknown)}")
+    updatable("bucket_update", fields, _UPDATABLE)
     if "retention_period" in fields:
         fields["retention_period"] = fields["retention_period"] or None
     for name, value in fields.items():

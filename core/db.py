@@ -51,6 +51,14 @@ def insert_unique(instance, field="identifier"):
     return instance
 
 
+def updatable(function, fields, allowed):
+    """Refuse fields a partial-update service does not change: a caller's mistake (the API's and
+    the console's inputs only carry allowed ones), a TypeError as for a wrong keyword."""
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise TypeError(f"{function}() got unexpected fields {sorted(unknown)}")
+
+
 def gone(instance):
     """The DoesNotExist of ``instance``'s model: its row was deleted by a concurrent request (a
     404 in the API)."""

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from buckets.models import Bucket
 from buckets.services import bucket_delete
-from core.db import gone, insert_unique, lock_existing, save_changes
+from core.db import gone, insert_unique, lock_existing, save_changes, updatable
 from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
 from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
@@ -57,9 +57,7 @@ def device_update(*, device, **fields):
     Only those columns are written, so a callback or sweep changing the connection state at the
     same time keeps its change.
     """
-    unknown = set(fields) - _DEVICE_FIELDS
-    if unknown:
-        raise TypeError(f"device_update() got unexpected fields {sorted(unknown)}")
+    updatable("device_update", fields, _DEVICE_FIELDS)
     if not fields:
         return device
     for name, value in fields.items():
@@ -205,9 +203,7 @@ def property_update(*, prop, **fields):
     Only the given columns are written, so a callback's ``set_property`` meanwhile is not undone
     unless ``value`` is given.
     """
-    unknown = set(fields) - _PROPERTY_FIELDS
-    if unknown:
-        raise TypeError(f"property_update() got unexpected fields {sorted(unknown)}")
+    updatable("property_update", fields, _PROPERTY_FIELDS)
     if not fields:
         return prop
     if "value" in fields:

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from core.db import duplicate_message, insert_unique, lock_existing, save_changes
+from core.db import duplicate_message, insert_unique, lock_existing, save_changes, updatable
 from endpoints.kinds import config_errors, kind_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import EXCERPT_CHARS, Outcome, timeouts
@@ -346,9 +346,7 @@ def endpoint_update(*, endpoint, **fields):
     ``config`` replaces the whole configuration; a new ``type`` is checked against the
     configuration the endpoint ends up with. On a ValidationError ``endpoint`` is left as it was.
     """
-    unknown = set(fields) - _UPDATABLE
-    if unknown:
-        raise TypeError(f"endpoint_update() got unexpected fields {sorted(unknown)}")
+    updatable("endpoint_update", fields, _UPDATABLE)
     before = {name: getattr(endpoint, name) for name in fields}
     for name, value in fields.items():
         setattr(endpoint, name, value)
