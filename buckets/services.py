@@ -14,8 +14,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from buckets import exports
+from buckets.events import EXPORT_COMPLETED
 from buckets.models import Bucket, BucketExport, BucketRecord
 from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes, updatable
+from core.events import publish
 
 logger = logging.getLogger(__name__)
 
@@ -433,7 +435,7 @@ def bucket_export_run(*, export_id):
     now = timezone.now()
     if not _claim_export(export_id, now):
         return None
-    export = BucketExport.objects.select_related("bucket").filter(pk=export_id).first()
+    export = BucketExport.objects.select_related("bucket__owner").filter(pk=export_id).first()
     if export is None:  # deleted since
         return None
     storage, name = export_storage(), export_name(export)
@@ -462,6 +464,8 @@ def bucket_export_run(*, export_id):
             error=f"{type(exc).__name__}: {exc}"[:2000],
             finished=timezone.now(),
         )
+        if failed:
+            _announce_export(export, BucketExport.State.FAILED)
         return BucketExport.objects.filter(pk=export_id).first() if failed else None
     done = running.update(
         state=BucketExport.State.DONE,
@@ -473,7 +477,28 @@ def bucket_export_run(*, export_id):
     if not done:  # deleted meanwhile
         storage.delete(name)
         return None
+    _announce_export(export, BucketExport.State.DONE)
     return BucketExport.objects.filter(pk=export_id).first()
+
+
+def _announce_export(export, state):
+    """The live event of a finished export, as Thinger.io's clients wait for it (the Node-RED
+    export node reads the file at ``url``, which names it as ``file://users/...``)."""
+    user, bucket = export.bucket.owner.username, export.bucket.identifier
+    publish(
+        user,
+        EXPORT_COMPLETED(
+            bucket,
+            user=user,
+            file=export.file,
+            state=state.value,
+            url=f"file://users/{user}/buckets/{bucket}/{export.file}",
+            data_type=export.data_type,
+            timestamp_format=export.timestamp_format,
+            min_ts=export.min_ts,
+            max_ts=export.max_ts,
+        ),
+    )
 
 
 def bucket_exports_requeue(*, now=None):

@@ -4,9 +4,25 @@
 Each app declares the events it raises (its ``events.py``, imported when the app is ready);
 ``GET /v1/server/events`` lists them, and Thinger.io's Node-RED and n8n nodes build their
 subscription forms from each filter's ``field`` and ``hints``.
+
+``publish`` sends events to the owner's subscribers once the transaction that caused them
+commits (``core.event_bus`` carries them to the events process).
 """
 
+import re
+import time
 from dataclasses import dataclass
+
+from django.db import transaction
+
+from core import event_bus
+from core.identifiers import IDENTIFIER_PATTERN
+
+_USERNAME = re.compile(IDENTIFIER_PATTERN)
+# What a long-lived token's ``allow`` must grant to read the events: (resource type, action).
+PERMISSION = ("Events", "ReadEvents")
+# Events travel in messages of at most this many (a sweep may disconnect thousands at once).
+EVENTS_PER_MESSAGE = 100
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,16 @@ class EventKind:
     def asset(self):
         """The asset kind the event is about, the first part of its name."""
         return self.name.split("_", 1)[0]
+
+    def __call__(self, asset_id, *, ts=None, **fields):
+        """One event of this kind about ``asset_id``: ``event``, the asset's id, ``ts`` (ms; now
+        by default) and the event's own fields."""
+        return {
+            "event": self.name,
+            self.asset: asset_id,
+            "ts": int(time.time() * 1000) if ts is None else ts,
+            **fields,
+        }
 
     def out(self):
         return {
@@ -69,3 +95,27 @@ def catalogue():
 
 def kind(name):
     return _KINDS.get(name)
+
+
+def group(username):
+    """The channel group of a user's subscribers; None for a name the API has no route for."""
+    return f"events.{username}" if _USERNAME.fullmatch(username or "") else None
+
+
+def publish(username, *events):
+    """Send ``events`` (made by calling an ``EventKind``) to ``username``'s subscribers when the
+    current transaction commits, at once outside one. Never fails its caller: live events are
+    best effort."""
+    name = group(username)
+    if name is None or not events:
+        return
+    batches = [
+        list(events[at : at + EVENTS_PER_MESSAGE])
+        for at in range(0, len(events), EVENTS_PER_MESSAGE)
+    ]
+
+    def send():
+        for batch in batches:
+            event_bus.send(name, batch)
+
+    transaction.on_commit(send, robust=True)

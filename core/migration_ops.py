@@ -15,9 +15,12 @@ class PostgreSQLFile(migrations.RunSQL):
     (SQLite has no functions: the portable code paths do without)."""
 
     def __init__(self, package, name, reverse_name=None):
+        """``reverse_name``: a file, or a list of files run in order (e.g. one that drops what
+        ``name`` made, then the earlier migration's file that made what it replaced)."""
         folder = Path(package).resolve().parent
         sql = (folder / name).read_text()
-        reverse = (folder / reverse_name).read_text() if reverse_name else None
+        names = [reverse_name] if isinstance(reverse_name, str) else reverse_name or []
+        reverse = "\n".join((folder / item).read_text() for item in names) or None
         super().__init__(sql, reverse)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):

@@ -13,7 +13,9 @@ STATE_CHANGE = declare(
 CALLBACK_CALL = declare(
     "device_callback_call",
     "device",
-    ("status", ["200", "400", "401", "404", "413", "429"]),
+    ("status", ["200", "400", "401", "403", "404", "413", "429", "503"]),
+    "rx_bytes",
+    "tx_bytes",
     description="A call to the device's callback, with its answer's status and the bytes "
     "received and sent.",
 )

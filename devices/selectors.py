@@ -35,6 +35,7 @@ class CallbackDevice:
     timeout_minutes: int
     write_bucket_id: int | None  # None when off or when the bucket is disabled
     set_property_id: int | None
+    set_property_identifier: str | None
     call_endpoint_id: int | None  # None when off or when the endpoint is disabled
     send_property_id: int | None
     send_property_value: str | None  # JSON text as the database stores it, None for null
@@ -51,7 +52,7 @@ def device_for_callback(*, username, identifier):
 
 def callback_device_from_row(row):
     """A ``CallbackDevice`` from a row of ``device_callback_sql``'s columns, in their order."""
-    pk, generation, enabled, connected, timeout, bucket, prop, endpoint, send, send_value = row
+    pk, generation, enabled, connected, timeout, bucket, prop, prop_id, endpoint, send, value = row
     return CallbackDevice(
         id=pk,
         token_generation=generation,
@@ -60,9 +61,10 @@ def callback_device_from_row(row):
         timeout_minutes=DEFAULT_TIMEOUT_MINUTES if timeout is None else timeout,
         write_bucket_id=bucket,
         set_property_id=prop,
+        set_property_identifier=prop_id,
         call_endpoint_id=endpoint,
         send_property_id=send,
-        send_property_value=send_value,
+        send_property_value=value,
     )
 
 
@@ -80,6 +82,7 @@ def device_callback_sql():
     return (
         "SELECT d.id, d.token_generation, d.enabled, d.connected, s.timeout, "  # noqa: S608
         "CASE WHEN b.enabled THEN s.write_bucket_id END AS bucket, s.set_property_id AS set_id, "
+        "sp.identifier AS set_identifier, "
         "CASE WHEN e.enabled THEN s.call_endpoint_id END AS endpoint, "
         "s.send_property_id AS send_id, CAST(p.value AS TEXT) AS send_value "
         f"FROM {table(Device)} d "
@@ -88,6 +91,7 @@ def device_callback_sql():
         f"LEFT JOIN {table(Bucket)} b ON b.id = s.write_bucket_id "
         f"LEFT JOIN {table(Endpoint)} e ON e.id = s.call_endpoint_id "
         f"LEFT JOIN {table(Property)} p ON p.id = s.send_property_id "
+        f"LEFT JOIN {table(Property)} sp ON sp.id = s.set_property_id "
         f"WHERE u.{username} = %(user)s AND d.identifier = %(identifier)s"
     )
 

@@ -15,8 +15,10 @@ from django.utils import timezone
 from buckets.models import Bucket
 from buckets.services import bucket_delete
 from core.db import gone, insert_unique, lock_existing, save_changes, updatable
+from core.events import publish
 from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
+from devices.events import PROPERTY_UPDATE
 from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
 
 
@@ -176,7 +178,9 @@ def property_create(*, device, identifier, name="", description="", value=None):
         device=device, identifier=identifier, name=name, description=description, value=value
     )
     prop.full_clean()
-    return insert_unique(prop)
+    created = insert_unique(prop)
+    _announce_value(created)
+    return created
 
 
 @transaction.atomic
@@ -211,7 +215,10 @@ def property_update(*, prop, **fields):
     for name, value in fields.items():
         setattr(prop, name, value)
     prop.full_clean()
-    return save_changes(prop, fields)
+    saved = save_changes(prop, fields)
+    if "value" in fields:
+        _announce_value(prop)
+    return saved
 
 
 def json_merge_patch(target, patch):
@@ -239,7 +246,14 @@ def property_merge(*, prop, value):
     locked.value = json_merge_patch(locked.value, value)
     locked.save(update_fields=["value", "modified"])
     prop.value, prop.modified = locked.value, locked.modified
+    _announce_value(prop)
     return prop
+
+
+def _announce_value(prop):
+    """The live event of a property's new value, for the device's owner once it commits."""
+    device = prop.device
+    publish(device.owner.username, PROPERTY_UPDATE(device.identifier, property=prop.identifier))
 
 
 @transaction.atomic

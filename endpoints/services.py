@@ -19,6 +19,8 @@ from django.utils import timezone
 from kombu.exceptions import KombuError
 
 from core.db import duplicate_message, insert_unique, lock_existing, save_changes, updatable
+from core.events import publish
+from endpoints.events import CALL
 from endpoints.kinds import config_errors, kind_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.net import EXCERPT_CHARS, Outcome, timeouts
@@ -157,6 +159,22 @@ def _log_attempt(call, outcome, started_at):
     )
 
 
+def _announce(call, outcome):
+    """An attempt's live event for the endpoint's owner, once it is logged and committed."""
+    endpoint = call.endpoint
+    publish(
+        endpoint.owner.username,
+        CALL(
+            endpoint.identifier,
+            status="success" if outcome.ok else "error",
+            status_code=outcome.status_code,
+            device=call.device.identifier if call.device_id else None,
+            duration_ms=outcome.duration_ms,
+            attempt=call.attempts,
+        ),
+    )
+
+
 def _settle(call, outcome, *, started_at, queue):
     now = timezone.now()
     delay = None
@@ -186,6 +204,7 @@ def _settle(call, outcome, *, started_at, queue):
         ).update(**fields)
         if settled or EndpointCall.objects.filter(pk=call.pk).exists():
             _log_attempt(call, outcome, started_at)
+            _announce(call, outcome)
         if not settled:
             logger.warning("endpoint call %s: lease lost, result not applied", call.pk)
             return None
@@ -282,6 +301,7 @@ def endpoint_call_now(*, endpoint, payload, device=None):
         lock_existing(endpoint)  # deleted during the attempt: nothing to log it in (a 404)
         call.save()
         _log_attempt(call, outcome, started_at)
+        _announce(call, outcome)
     return CallResult(
         ok=outcome.ok,
         status_code=outcome.status_code,

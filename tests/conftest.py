@@ -12,6 +12,7 @@ from buckets.models import BucketRecord
 from devices.models import ConnectionEvent, Device, DeviceDailyStats, Property
 from devices.tokens import callback_token_for
 from endpoints.models import EndpointCall
+from tests.events_server import events_server  # noqa: F401 (fixture for the events tests)
 from tests.factories import (
     BucketFactory,
     DeviceFactory,

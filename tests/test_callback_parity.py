@@ -178,14 +178,21 @@ ANSWER_HEADERS = ("Content-Type", "Content-Length", "X-Callback-Ignored", "Retry
 
 
 def run(client, scenario, writer):
-    """The scenario's answers, snapshot and enqueued endpoint calls, written by ``writer``."""
+    """The scenario's answers, snapshot, enqueued endpoint calls and live events (without their
+    times), written by ``writer``."""
     config, calls = SCENARIOS[scenario]
-    answers, enqueued = [], []
+    answers, enqueued, events = [], [], []
+
+    def published(username, *made):
+        events.extend((username, {k: v for k, v in e.items() if k != "ts"}) for e in made)
+
     with transaction.atomic(), mock.patch("django.utils.timezone.now", return_value=AT):
         _, tokens = build(config)
         with (
             mock.patch("devices.callback.ingest.writer", return_value=writer),
             mock.patch.object(transaction, "on_commit", side_effect=enqueued.append),
+            mock.patch("devices.callback.ingest.publish", side_effect=published),
+            mock.patch("devices.callback.views.publish", side_effect=published),
         ):
             for made in calls:
                 body = made["body"]
@@ -205,7 +212,7 @@ def run(client, scenario, writer):
                 answers.append((response.status_code, response.content, headers))
         state = snapshot()
         transaction.set_rollback(True)
-    return answers, state, len(enqueued)
+    return answers, state, len(enqueued), events
 
 
 @pytest.fixture
@@ -226,6 +233,7 @@ def test_both_writers_leave_the_same_rows_and_answer_the_same(
     assert by_function[0] == by_orm[0], "answers"
     assert by_function[1] == by_orm[1], "rows"
     assert by_function[2] == by_orm[2], "endpoint calls handed to the workers"
+    assert by_function[3] == by_orm[3], "live events"
     statuses = [status for status, _, _ in by_function[0]]
     assert set(statuses) <= {200, 401, 403, 404}
 
@@ -235,9 +243,17 @@ def test_the_scenarios_cover_what_a_call_can_do(postgresql_only, client, setting
     and at their own, replace one, set a property, record an endpoint call, answer with a
     property, ignore a body, and are refused each way."""
     settings.CALLBACK_RATE = None
-    seen = {"statuses": set(), "records": 0, "endpoint calls": 0, "ignored": 0, "answers": 0}
+    seen = {
+        "statuses": set(),
+        "records": 0,
+        "endpoint calls": 0,
+        "ignored": 0,
+        "answers": 0,
+        "events": set(),
+    }
     for scenario in SCENARIOS:
-        answers, state, _ = run(client, scenario, postgresql.write)
+        answers, state, _, events = run(client, scenario, postgresql.write)
+        seen["events"] |= {event["event"] for _, event in events}
         seen["statuses"] |= {status for status, _, _ in answers}
         seen["records"] += len(state["records"])
         seen["endpoint calls"] += len(state["endpoint calls"])
@@ -249,3 +265,8 @@ def test_the_scenarios_cover_what_a_call_can_do(postgresql_only, client, setting
     assert seen["endpoint calls"] > 5
     assert seen["ignored"] == 2
     assert seen["answers"] > 10
+    assert seen["events"] == {
+        "device_callback_call",
+        "device_state_change",
+        "device_property_update",
+    }

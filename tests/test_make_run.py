@@ -7,6 +7,7 @@ In services mode it gets a database of its own on the same PostgreSQL server and
 of its own (so that what its beat enqueues never reaches the test suite's worker).
 """
 
+import json
 import os
 import re
 import signal
@@ -57,6 +58,7 @@ def run_environment(tmp_path, port):
     env.update(
         VAR_DIR=str(tmp_path / "var"),
         HTTP_PORT=str(port),
+        EVENTS_PORT=str(free_port()),
         HOST="127.0.0.1",
         ADMIN_PASSWORD="make-run-test-password",  # noqa: S106 (a throwaway instance)
         WEB_WORKERS="2",
@@ -191,6 +193,59 @@ def test_slow_clients_do_not_stall_the_server(running):
         for sock in stalled:
             sock.close()
     assert running.process.poll() is None, tail(running.log_path)
+
+
+def test_live_events_reach_a_websocket_opened_at_the_web_address(running):
+    """As Thinger.io's clients open it: at the API's address, with the user's token in the
+    query; the web process hands it to the events process. A device's first call arrives as its
+    connection, then as the call."""
+    from websockets.sync.client import connect
+
+    base = f"http://127.0.0.1:{running.port}"
+    login = requests.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "password", "username": "admin", "password": "make-run-test-password"},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    created = subprocess.run(  # noqa: S603 (the README's command)
+        ["make", "--no-print-directory", "manage", "ARGS=create_http_device admin live1"],  # noqa: S607
+        cwd=BASE_DIR,
+        env=running.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    device_token = re.search(r"Bearer ([\w.-]+)", created.stdout)[1]
+    url = f"ws://127.0.0.1:{running.port}/v1/users/admin/events"
+    with connect(f"{url}?authorization={login.json()['access_token']}", open_timeout=10) as ws:
+        ws.send(json.dumps({"event": "device_.*", "device": "live1"}))
+        ws.ping().wait(5)
+        answer = requests.post(
+            f"{base}/v3/users/admin/devices/live1/callback/data",
+            json={"temperature": 20},
+            headers={"Authorization": f"Bearer {device_token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        events = [json.loads(ws.recv(timeout=5)) for _ in range(2)]
+    assert [(e["event"], e.get("state", e.get("status"))) for e in events] == [
+        ("device_state_change", "connected"),
+        ("device_callback_call", 200),
+    ], tail(running.log_path)
+    # A WebSocket refused at the web address is refused as the API refuses.
+    refused = requests.get(
+        f"{base}/v1/users/admin/events?authorization=nope",
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+        timeout=10,
+    )
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "invalid or missing token"
 
 
 def tail(path, lines=40):

@@ -13,7 +13,9 @@ from rest_framework.permissions import AllowAny
 
 from core import events
 from core.api import ApiView, ok
+from core.events import PERMISSION
 from core.identifiers import IDENTIFIER_PATTERN
+from core.responses import json_error
 
 # Asset kind -> (category, the URL name of its list route). ``category`` groups the kinds as the
 # console's sections do.
@@ -101,3 +103,17 @@ class ServerEventsView(_PublicView):
     )
     def get(self, request):
         return ok(events.catalogue())
+
+
+@extend_schema(exclude=True)  # a WebSocket: OpenAPI has no words for it (see the README)
+class EventsWithoutUpgradeView(ApiView):
+    # GET /v1/users/{user}/events without ``Upgrade: websocket``: credentials are checked as for
+    # the socket (thinger_http.events_socket), then 426 says how to open it.
+    actions = {"GET": PERMISSION}
+
+    def get(self, request, user):
+        return json_error(
+            426,
+            "the events are a WebSocket: connect with Upgrade: websocket",
+            {"Upgrade": "websocket"},
+        )

@@ -269,6 +269,38 @@ CELERY_BEAT_SCHEDULE["endpoint-requeue-pending"] = {
 # own).
 ENDPOINTS_TASK_QUEUE = env_str("ENDPOINTS_TASK_QUEUE") or None
 
+# Live events (core.events, thinger_http.events_socket): a WebSocket at
+# /v1/users/{user}/events, served by the ASGI process (`events` in the Procfile; the web process
+# forwards WebSocket upgrades to it at EVENTS_HOST:EVENTS_PORT). Events cross processes through
+# Redis (the channel layer) when there is one, else through a datagram socket in var/ that the
+# one events process of an embedded install listens on.
+ASGI_APPLICATION = "thinger_http.asgi.application"
+EVENTS_HOST = env_str("EVENTS_HOST", "127.0.0.1")
+EVENTS_PORT = env_int("EVENTS_PORT", 8001, minimum=1)
+EVENTS_REDIS_URL = env_str("EVENTS_REDIS_URL") or (
+    env_str("CELERY_BROKER_URL")
+    if env_str("CELERY_BROKER_URL").startswith(("redis://", "rediss://"))
+    else ""
+)
+EVENTS_SOCKET = Path(env_str("EVENTS_SOCKET", str(VAR_DIR / "events.sock")))
+# WebSockets one events process holds; past it a client is refused at the handshake (503).
+EVENTS_MAX_CONNECTIONS = env_int("EVENTS_MAX_CONNECTIONS", 1000, minimum=1)
+# A subscriber that has not taken an event within this many seconds is disconnected.
+EVENTS_SEND_TIMEOUT_SECONDS = env_int("EVENTS_SEND_TIMEOUT_SECONDS", 10, minimum=1)
+CHANNEL_LAYERS = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [EVENTS_REDIS_URL],
+                "prefix": env_str("EVENTS_CHANNEL_PREFIX", "thinger-events"),
+            },
+        }
+        if EVENTS_REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 200}}
+    )
+}
+
 # REST API.
 API_ACCESS_TOKEN_SECONDS = env_int("API_ACCESS_TOKEN_SECONDS", 7200, minimum=60)
 API_REFRESH_TOKEN_SECONDS = env_int("API_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60)

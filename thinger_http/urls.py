@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("v1/server/assets", server_api.ServerAssetsView.as_view(), name="server-assets"),
     path("v1/server/events", server_api.ServerEventsView.as_view(), name="server-events"),
+    path("v1/users/<id:user>/events", server_api.EventsWithoutUpgradeView.as_view(), name="events"),
     path("oauth/token", api_views.OAuthTokenView.as_view(), name="oauth-token"),
     path("v1/users/<id:user>/tokens", api_views.TokenListView.as_view(), name="api-tokens"),
     path(

@@ -20,6 +20,7 @@ from django.conf import settings  # noqa: E402 (Django is set up)
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 from core.responses import is_callback_path  # noqa: E402
+from thinger_http.events_proxy import is_events_upgrade, relay  # noqa: E402
 
 
 class CallbackHandler(WSGIHandler):
@@ -79,6 +80,8 @@ def read_body(environ):
 
 
 def application(environ, start_response):
+    if is_events_upgrade(environ):
+        return relay(environ, start_response)
     read_body(environ)
     if is_callback(environ):
         return callback_application(environ, start_response)

@@ -15,10 +15,12 @@ from django.db import connection
 from django.utils import timezone
 
 from core.db import json_dumps
+from core.events import publish
 from devices.callback import portable, postgresql
 from devices.callback.body import NOT_JSON, Records, is_batch, parse_query_ts, split_records
 from devices.callback.errors import CallbackError
 from devices.callback.rules import refusal, refusal_error
+from devices.events import PROPERTY_UPDATE, STATE_CHANGE
 from devices.selectors import device_for_callback
 
 
@@ -101,10 +103,26 @@ def callback_ingest(*, claims, username, identifier, body=None, query_ts=None, r
         payload=payload,
         records=records,
     )
-    reason, answer.body = writer()(call)
-    if reason is not None:
-        raise refusal_error(reason, username=username, identifier=identifier)
+    written = writer()(call)
+    if written.reason is not None:
+        raise refusal_error(written.reason, username=username, identifier=identifier)
+    answer.body = written.body
+    announce(call, written)
     return answer
+
+
+def announce(call, written):
+    """The live events of a written call: the device connected, a property changed."""
+    events = []
+    if written.came_online:
+        events.append(
+            STATE_CHANGE(call.identifier, ts=call.now_ms, state="connected", ip=call.remote_ip)
+        )
+    if written.set_property is not None:
+        events.append(
+            PROPERTY_UPDATE(call.identifier, ts=call.now_ms, property=written.set_property)
+        )
+    publish(call.username, *events)
 
 
 @cache

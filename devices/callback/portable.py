@@ -13,12 +13,12 @@ from endpoints.services import endpoint_call_record
 
 @transaction.atomic
 def write(call):
-    """Write ``call`` (``ingest.Call``): returns (why the device refuses it, or None; the
-    answer's body)."""
+    """Write ``call`` (``ingest.Call``): returns its ``rules.Written``."""
     device = device_for_callback(username=call.username, identifier=call.identifier)
     reason = rules.refusal(device, call.generation)
     if reason is not None:
-        return reason, None
+        return rules.Written(reason)
+    set_property = None
     if call.stores:
         records = call.records
         if device.write_bucket_id and (records.explicit or records.server):
@@ -33,6 +33,7 @@ def write(call):
             Property.objects.filter(pk=device.set_property_id).update(
                 value=call.payload, modified=call.at
             )
+            set_property = device.set_property_identifier
         if device.call_endpoint_id:
             # Instances standing for the rows, to reference them without reading them.
             endpoint_call_record(
@@ -47,15 +48,15 @@ def write(call):
         echo=call.echo if call.stores else None,
         send_value=device.send_property_value,
     )
-    _record_activity(device, call)
+    came_online = _record_activity(device, call)
     _count(device, call, tx_bytes=0 if body is None else len(body.encode()))
-    return None, body
+    return rules.Written(None, body, came_online=came_online, set_property=set_property)
 
 
 def _record_activity(device, call):
     """The device is connected until its deadline; the call that connects it writes the
     "connected" event: a compare-and-swap on ``connected``, trying first the state the device was
-    read in, whatever the sweep did since."""
+    read in, whatever the sweep did since. Returns whether this call connected it."""
     fields = {
         "last_call_at": call.at,
         "remote_ip": call.remote_ip,
@@ -72,7 +73,8 @@ def _record_activity(device, call):
                     at=call.at,
                     remote_ip=call.remote_ip,
                 )
-            return
+            return not was_connected
+    return False
 
 
 def _count(device, call, *, tx_bytes):

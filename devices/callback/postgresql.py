@@ -6,20 +6,21 @@ from contextlib import nullcontext
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from buckets.services import records_json
+from devices.callback.rules import Written
 from devices.models import DEFAULT_TIMEOUT_MINUTES
 from endpoints.services import endpoint_call_enqueue
 
 # The function's arguments, in its order: the SQL names them p_<name>.
 _CALL = (
-    "SELECT reason, body, call_id FROM thinger_callback("
+    "SELECT reason, body, call_id, came_online, set_property FROM thinger_callback("
     "%s, %s, %s::bigint, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::bigint, "
     "%s::timestamptz, %s::bigint, %s::date, %s::inet, %s::integer, %s::integer)"
 )
 
 
 def write(call):
-    """Write ``call`` (``ingest.Call``): returns (why the device refuses it, or None; the
-    answer's body). An endpoint call it recorded goes to the workers once it commits."""
+    """Write ``call`` (``ingest.Call``): returns its ``Written``. An endpoint call it recorded
+    goes to the workers once it commits."""
     explicit, server = None, None
     if call.stores:
         explicit, server = records_json(call.records.explicit, call.records.server)
@@ -46,7 +47,7 @@ def write(call):
     guard = transaction.atomic() if db.in_atomic_block else nullcontext()
     with guard, db.cursor() as cursor:
         cursor.execute(_CALL, params)
-        reason, body, call_id = cursor.fetchone()
+        reason, body, call_id, came_online, set_property = cursor.fetchone()
     if call_id is not None:
         transaction.on_commit(lambda: endpoint_call_enqueue(call_id=call_id))
-    return reason, body
+    return Written(reason, body, came_online=bool(came_online), set_property=set_property)

@@ -6,12 +6,25 @@ next to a comment naming it here; ``tests/test_callback_parity.py`` runs one tab
 through both writers and asserts the same rows and answers.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from devices.callback.errors import CallbackError
 
 # Why a device refuses a call, in this order: the database function returns the same words.
 MISSING, ROTATED, DISABLED = "missing", "rotated", "disabled"
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a writer did with a call: why the device refused it (None: written), the answer's
+    body (None: an empty 200), whether the call connected the device, and the id of the
+    property it set (None: none); the last two become live events."""
+
+    reason: str | None
+    body: str | None = None
+    came_online: bool = False
+    set_property: str | None = None
 
 
 def refusal(device, generation):

@@ -17,12 +17,14 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from core.events import publish
 from core.responses import empty_ok
 from devices.callback.auth import CallbackAuthentication
 from devices.callback.body import EMPTY, Body, CallbackParser, remote_ip
 from devices.callback.errors import CallbackError
 from devices.callback.ingest import callback_ingest, callback_refusal
 from devices.callback.throttle import CallbackRateThrottle
+from devices.events import CALLBACK_CALL
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +155,26 @@ class CallbackView(APIView):
         response = HttpResponse(answer.body, content_type="application/json")
         for name, value in answer.headers.items():
             response[name] = value
+        return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every call, answered or refused, is a live event for the device's owner, with the
+        bytes it sent and was sent (an error body is rendered after this: its size then)."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        rx = request._request.META.get("CONTENT_LENGTH", "")
+        event = CALLBACK_CALL(
+            kwargs.get("device"),
+            status=response.status_code,
+            rx_bytes=int(rx) if rx.isdigit() else 0,
+        )
+
+        def announce(rendered):
+            publish(kwargs.get("user"), {**event, "tx_bytes": len(rendered.content)})
+
+        if getattr(response, "is_rendered", True):
+            announce(response)
+        else:
+            response.add_post_render_callback(announce)
         return response
 
     def http_method_not_allowed(self, request, *args, **kwargs):
