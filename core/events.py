@@ -9,6 +9,7 @@ subscription forms from each filter's ``field`` and ``hints``.
 commits (``core.event_bus`` carries them to the events process).
 """
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from django.db import transaction
 from core import event_bus
 from core.identifiers import IDENTIFIER_PATTERN
 
+logger = logging.getLogger(__name__)
 _USERNAME = re.compile(IDENTIFIER_PATTERN)
 # What a long-lived token's ``allow`` must grant to read the events: (resource type, action).
 PERMISSION = ("Events", "ReadEvents")
@@ -118,4 +120,11 @@ def publish(username, *events):
         for batch in batches:
             event_bus.send(name, batch)
 
-    transaction.on_commit(send, robust=True)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(send, robust=True)
+        return
+    # Nothing to wait for; and no question to the database, which may be the very thing down.
+    try:
+        send()
+    except Exception:
+        logger.exception("live events dropped")

@@ -90,6 +90,7 @@ def no_event(ws, wait=0.5):
 def events_server(settings, tmp_path, transactional_db):
     """A running events process for this test: ``events_server.subscribe(user, token, sub)``."""
     from channels.layers import channel_layers
+    from django.db import connection
 
     if settings.EVENTS_REDIS_URL:
         layers = json.loads(json.dumps(settings.CHANNEL_LAYERS))
@@ -102,11 +103,16 @@ def events_server(settings, tmp_path, transactional_db):
         environment = {"EVENTS_SOCKET": str(settings.EVENTS_SOCKET)}
     channel_layers.backends = {}
     event_bus._bus.cache_clear()
+    # The server's thread closes its database connections after each use, so that none
+    # outlives the test (the test database is dropped at the end).
+    db = connection.settings_dict
+    saved_age, db["CONN_MAX_AGE"] = db["CONN_MAX_AGE"], 0
     server = EventsServer()
     # What another process (a worker) needs in its environment to reach this server.
     server.environment = environment
     server.start()
     yield server
     server.stop()
+    db["CONN_MAX_AGE"] = saved_age
     channel_layers.backends = {}
     event_bus._bus.cache_clear()

@@ -32,6 +32,17 @@ from tests.worker import run_worker
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def eager_tasks():
+    """Tasks run here as a worker would (Celery reads its configuration once: set it there)."""
+    from thinger_http.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
 def token(user):
     return oauth_tokens_for(user)["access_token"]
 
@@ -249,10 +260,8 @@ def test_an_event_is_sent_only_after_its_transaction_commits(events_server, alic
 
 
 def test_a_finished_export_is_announced_with_its_file_url(
-    events_server, alice, bearer_client, settings, tmp_path
+    events_server, alice, bearer_client, settings, tmp_path, eager_tasks
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
     settings.MEDIA_ROOT = tmp_path
     BucketFactory(owner=alice, identifier="temps")
     api = bearer_client(alice)
@@ -267,6 +276,13 @@ def test_a_finished_export_is_announced_with_its_file_url(
         assert event["file"] == file
         assert event["state"] == "done"
         assert event["url"] == f"file://users/alice/buckets/temps/{file}"
+    # Where the Node-RED export node then reads it (nodes/bucket-export.js, getFileUrl): the
+    # url's path with "exports" before the file's name, under /v1/.
+    pieces = event["url"].removeprefix("file://").split("/")
+    pieces.insert(len(pieces) - 1, "exports")
+    download = api.get("/v1/" + "/".join(pieces))
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content).startswith(b"ts")
 
 
 def test_an_endpoint_call_is_announced(events_server, alice, bearer_client, receiver, settings):
