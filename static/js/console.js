@@ -55,6 +55,30 @@
     }
   });
 
+  // Narrow screens: the menu button (data-nav-toggle) opens the sidebar over the page; the
+  // button again, Escape or a click outside the sidebar closes it.
+  function navToggle() { return document.querySelector("[data-nav-toggle]"); }
+  function setNav(open) {
+    var button = navToggle();
+    if (!button) return;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    document.body.classList.toggle("nav-open", open);
+  }
+  function navOpen() { return document.body.classList.contains("nav-open"); }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-nav-toggle]")) {
+      setNav(!navOpen());
+    } else if (navOpen() && !event.target.closest(".sidebar")) {
+      setNav(false);
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && navOpen()) {
+      setNav(false);
+      navToggle().focus();
+    }
+  });
+
   // Confirm before submitting: <form data-confirm="Are you sure?">.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute("data-confirm");
