@@ -80,11 +80,11 @@ class EndpointEditView(_EndpointPage, ObjectEditView):
             if chosen_type not in CONFIG_FORMS:
                 chosen_type = Endpoint.Type.HTTP_REQUEST
             form = EndpointForm(data, initial={"type": chosen_type})
-            self.configs = config_forms(data)
+            self.configs = config_forms(data, chosen=chosen_type)
         else:
             chosen_type = self.request.POST.get("type") or obj.type
             form = super().get_form(obj)
-            self.configs = config_forms(data, type=obj.type, config=obj.config)
+            self.configs = config_forms(data, chosen=chosen_type, type=obj.type, config=obj.config)
         self.chosen_type = chosen_type
         self.chosen = next((c for c in self.configs if c.type == chosen_type), None)
         return form
@@ -112,7 +112,11 @@ class EndpointEditView(_EndpointPage, ObjectEditView):
         _apply_errors(form, self.chosen, exc)
 
     def extra_context(self, obj):
-        return {"configs": self.configs, "chosen_type": self.chosen_type}
+        return {
+            "configs": self.configs,
+            "chosen_type": self.chosen_type,
+            "chosen_config": self.chosen,
+        }
 
 
 class EndpointDeleteView(_EndpointPage, ObjectDeleteView):

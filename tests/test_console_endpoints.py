@@ -151,6 +151,41 @@ def test_required_fields_of_the_chosen_type(console):
     assert set(config.errors) == {"bot_token", "chat_id", "text"}
 
 
+def test_other_types_show_no_errors_after_a_failed_save(console, user):
+    """The page sends the chosen type's fields only: the other types' forms are not checked, so
+    switching to one after a failed save shows its starting values, not errors."""
+    EndpointFactory(owner=user, identifier="hook", config={"url": "https://example.com/a"})
+
+    for url, data in [
+        (reverse("console-endpoint-create"), {"identifier": "tg", "type": "telegram"}),
+        (reverse("console-endpoint-edit", args=["hook"]), {"type": "email"}),
+    ]:
+        response = console.post(url, data)
+
+        chosen = data["type"]
+        others = [c for c in response.context["configs"] if c.type != chosen]
+        assert not any(c.is_bound or c.errors for c in others)
+        body = response.content.decode()
+        for config in others:
+            fieldset = body.split(f'data-endpoint-type="{config.type}"')[1].split("</fieldset>")[0]
+            assert "errorlist" not in fieldset, config.type
+    # The edited endpoint's own type still shows its saved configuration.
+    [http] = [c for c in response.context["configs"] if c.type == "http_request"]
+    assert http.initial["url"] == "https://example.com/a"
+
+
+def test_one_error_banner_for_the_endpoint_and_its_configuration(console):
+    response = console.post(
+        reverse("console-endpoint-create"),
+        http_request_data(identifier="bad id", **{"http_request-url": ""}),
+    )
+
+    body = response.content.decode()
+    assert response.context["form"].errors and response.context["chosen_config"].errors
+    assert body.count('class="form-errors"') == 1
+    assert body.count("Please correct the errors below.") == 1
+
+
 def test_bad_header_line(console):
     response = console.post(
         reverse("console-endpoint-create"),
