@@ -6,7 +6,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
-from tests.factories import DeviceFactory, EndpointCallFactory, EndpointFactory, UserFactory
+from tests.factories import (
+    DeviceFactory,
+    EndpointAttemptFactory,
+    EndpointCallFactory,
+    EndpointFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -272,24 +278,50 @@ def test_test_call_shows_the_targets_answer(console, user, receiver, settings):
     )
 
     response = console.post(
-        reverse("console-endpoint-test", args=["hook"]), {"payload": '{"temperature": 30}'}
+        reverse("console-endpoint-test", args=["hook"]),
+        {"payload": '{"temperature": 30}'},
+        follow=True,
     )
 
+    # Redirected to the endpoint's page, which shows the call it names: a reload sends nothing.
+    call = EndpointCall.objects.get()
+    page = reverse("console-endpoint", args=["hook"])
+    assert response.redirect_chain == [(f"{page}?test={call.pk}#test", 302)]
     body = response.content.decode()
-    assert response.status_code == 200
-    assert response.context["test_result"].status_code == 418
+    assert response.context["test_result"]["status_code"] == 418
+    assert "Test call failed: the target answered HTTP 418." in body
     assert "HTTP 418" in body and "Failed" in body
     assert receiver.requests[0].json() == {"temperature": 30}
-    assert EndpointCall.objects.get().status == "failed"
+    assert call.status == "failed"
     assert 'id="calls-table"' in body
+    assert response.context["test_form"].initial["payload"] == '{"temperature": 30}'
+    console.get(f"{page}?test={call.pk}")
+    assert len(receiver.requests) == 1 and EndpointCall.objects.count() == 1
+
+
+def test_test_call_result_of_another_endpoint_is_not_shown(console, user):
+    hook = EndpointFactory(owner=user, identifier="hook")
+    other = EndpointCallFactory(endpoint=EndpointFactory(owner=user), device=None)
+    EndpointAttemptFactory(call=other)
+    device_call = EndpointCallFactory(endpoint=hook)
+    EndpointAttemptFactory(call=device_call)
+
+    for call_id in (other.pk, device_call.pk, "x"):
+        response = console.get(reverse("console-endpoint", args=["hook"]), {"test": call_id})
+        assert response.context["test_result"] is None
 
 
 def test_test_call_with_bad_json(console, user):
     EndpointFactory(owner=user, identifier="hook")
 
-    response = console.post(reverse("console-endpoint-test", args=["hook"]), {"payload": "{"})
+    response = console.post(
+        reverse("console-endpoint-test", args=["hook"]), {"payload": "{"}, follow=True
+    )
 
-    assert response.context["test_form"].errors["payload"][0].startswith("This is not valid JSON")
+    assert response.redirect_chain == [(reverse("console-endpoint", args=["hook"]) + "#test", 302)]
+    form = response.context["test_form"]
+    assert form.errors["payload"][0].startswith("This is not valid JSON")
+    assert form["payload"].value() == "{"
     assert not EndpointCall.objects.exists()
 
 

@@ -37,7 +37,8 @@
     });
   });
 
-  // Dialogs: data-dialog="id" opens <dialog id="id">; data-close closes the enclosing one.
+  // Dialogs: data-dialog="id" opens <dialog id="id">; data-close closes the enclosing one. A
+  // dialog the server renders open (a confirmation) is made modal: <dialog open data-modal>.
   document.addEventListener("click", function (event) {
     var opener = event.target.closest("[data-dialog]");
     if (opener) {
@@ -343,6 +344,11 @@
   document.addEventListener("DOMContentLoaded", function () {
     refreshTimes();
     setInterval(refreshTimes, 30000);
+    document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {
+      if (!dialog.showModal) return;
+      dialog.close();
+      dialog.showModal();
+    });
     syncToggles();
     syncRanges();
     document.querySelectorAll("canvas[data-chart]").forEach(drawChart);
