@@ -159,6 +159,16 @@ def test_chart_has_a_series_per_numeric_field(console, bucket):
     ]
 
 
+def test_list_keeps_a_long_name_on_one_line(console, user):
+    name = ("Greenhouse north wall, upper shelf " * 8)[:255]
+    BucketFactory(owner=user, identifier="long1", name=name, description=name)
+
+    body = get(console, "console-bucket-list").content.decode()
+
+    assert f'<span class="truncate" title="{name}">{name}</span>' in body
+    assert f'<span class="sub truncate" title="{name}">{name}</span>' in body
+
+
 def test_chart_range_limits_the_records(console, bucket):
     BucketRecordFactory(bucket=bucket, ts=T0, value={"t": 1})
 

@@ -64,6 +64,16 @@ def test_list_shows_own_endpoints_and_their_last_call(console, user):
     assert "Failed" in body and "Never called" in body
 
 
+def test_list_keeps_a_long_name_on_one_line(console, user):
+    name = ("Notify the farm server, north wall " * 8)[:255]
+    EndpointFactory(owner=user, identifier="long1", name=name, description=name)
+
+    body = console.get(reverse("console-endpoint-list")).content.decode()
+
+    assert f'<span class="truncate" title="{name}">{name}</span>' in body
+    assert f'<span class="sub truncate" title="{name}">{name}</span>' in body
+
+
 def test_new_form_has_fields_for_every_type(console):
     body = console.get(reverse("console-endpoint-create")).content.decode()
 
