@@ -23,9 +23,10 @@ from buckets.selectors import bucket_export_by_file, bucket_exports, bucket_reco
 from core.console import (
     ObjectDeleteView,
     ObjectEditView,
-    add_service_errors,
+    kept_form,
     owned_or_404,
     paginate,
+    redirect_with_form,
 )
 
 SECTION = "buckets"
@@ -147,7 +148,7 @@ def _parse_before(request):
 
 
 @login_required
-def bucket_detail(request, bucket, export_form=None, clear_form=None):
+def bucket_detail(request, bucket):
     bucket = _bucket(request, bucket)
     before = _parse_before(request)
     records, older = _records_page(bucket, before)
@@ -155,6 +156,8 @@ def bucket_detail(request, bucket, export_form=None, clear_form=None):
     chart = _chart(bucket, range_form)
     range_key = range_form.cleaned_data.get("range") if range_form.is_valid() else ""
     exports = list(bucket_exports(bucket=bucket)[:EXPORTS_SHOWN])
+    # A clear form kept valid is one to confirm (bucket_clear).
+    clear_form = kept_form(request, ClearForm) or ClearForm()
     context = {
         "section": SECTION,
         "bucket": bucket,
@@ -166,8 +169,9 @@ def bucket_detail(request, bucket, export_form=None, clear_form=None):
         "range_key": range_key or "latest",
         "chart": chart,
         "exports": [_export_row(bucket, export) for export in exports],
-        "export_form": export_form or ExportForm(),
-        "clear_form": clear_form or ClearForm(),
+        "export_form": kept_form(request, ExportForm) or ExportForm(),
+        "clear_form": clear_form,
+        "confirm_clear": clear_form.is_bound and clear_form.is_valid(),
         "timezone_name": timezone.get_current_timezone_name(),
     }
     return render(request, "console/buckets/detail.html", context)
@@ -196,24 +200,25 @@ def _export_row(bucket, export):
 @login_required
 @require_POST
 def bucket_export_create(request, bucket):
+    bucket = _bucket(request, bucket)
+    back = reverse("console-bucket", args=[bucket.identifier]) + "#exports"
     form = ExportForm(request.POST)
     if not form.is_valid():
-        return bucket_detail(request, bucket, export_form=form)
-    bucket_obj = _bucket(request, bucket)
+        return redirect_with_form(request, form, back)
     min_ts, max_ts = form.bounds()
     try:
         export = services.bucket_export_create(
-            bucket=bucket_obj,
+            bucket=bucket,
             data_type=form.cleaned_data["data_type"],
             timestamp_format=form.cleaned_data["timestamp_format"],
             min_ts=min_ts,
             max_ts=max_ts,
         )
     except ValidationError as exc:
-        add_service_errors(form, exc)
-        return bucket_detail(request, bucket, export_form=form)
+        messages.error(request, "The export was not started: " + " ".join(exc.messages))
+        return redirect_with_form(request, form, back)
     messages.success(request, f"Export {export.file} started: it appears below when it is ready.")
-    return redirect(reverse("console-bucket", args=[bucket_obj.identifier]) + "#exports")
+    return redirect(back)
 
 
 def _export(bucket, file):
@@ -268,14 +273,18 @@ def bucket_export_delete(request, bucket, file):
 @login_required
 @require_POST
 def bucket_clear(request, bucket):
+    """Two steps: the range is checked first, and the bucket's page shows its errors or asks to
+    confirm (``confirm_clear``); the confirmation posts the same range with ``confirmed``."""
+    bucket = _bucket(request, bucket)
     form = ClearForm(request.POST)
-    if not form.is_valid():
-        return bucket_detail(request, bucket, clear_form=form)
-    bucket_obj = _bucket(request, bucket)
+    if not form.is_valid() or not request.POST.get("confirmed"):
+        return redirect_with_form(
+            request, form, reverse("console-bucket", args=[bucket.identifier]) + "#clear"
+        )
     min_ts, max_ts = form.bounds()
-    deleted = services.bucket_clear(bucket_obj, min_ts, max_ts)
+    deleted = services.bucket_clear(bucket, min_ts, max_ts)
     scope = "" if min_ts is None and max_ts is None else " in that range"
     messages.success(
         request, f"{deleted:,} record{'s' if deleted != 1 else ''}{scope} deleted from the bucket."
     )
-    return redirect("console-bucket", bucket_obj.identifier)
+    return redirect("console-bucket", bucket.identifier)

@@ -1,6 +1,7 @@
 """The browser console's shared pieces: login and logout, the home page, the helpers every
-section uses (ownership lookups, tabs registered in Python, service errors onto forms), and the
-generic create/edit and delete pages each section declares its own from.
+section uses (ownership lookups, tabs registered in Python, service errors onto forms, forms
+with errors kept across a redirect), and the generic create/edit and delete pages each section
+declares its own from.
 
 Each app keeps its own pages in ``<app>/console.py``; the templates are under ``templates/console``.
 """
@@ -8,6 +9,7 @@ Each app keeps its own pages in ``<app>/console.py``; the templates are under ``
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -15,6 +17,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
@@ -57,6 +60,42 @@ def add_service_errors(form, exc: ValidationError, *, non_field_to=None):
             target = None
         for message in texts:
             form.add_error(target, message)
+
+
+# Redirect after every POST, a form with errors too: the form is kept in the session and the page
+# it belongs to shows it again, bound to what was sent. The address is always the page's (its
+# links work) and reloading it sends nothing again.
+
+_KEPT_FORM = "console_kept_form"
+
+
+def _form_name(form_class):
+    return f"{form_class.__module__}.{form_class.__qualname__}"
+
+
+def redirect_with_form(request, form, to):
+    """Redirect to ``to`` (a page's URL, with a #fragment if need be), keeping what ``form``
+    was sent (not the CSRF token) for that page's ``kept_form``."""
+    data = {key: form.data.getlist(key) for key in form.data if key != "csrfmiddlewaretoken"}
+    request.session[_KEPT_FORM] = {
+        "path": urlsplit(to).path,
+        "form": _form_name(type(form)),
+        "data": data,
+    }
+    return redirect(to)
+
+
+def kept_form(request, form_class):
+    """The ``form_class`` form that ``redirect_with_form`` kept for this page, bound again to the
+    same data (so it shows the same errors), once; None when there is none."""
+    kept = request.session.get(_KEPT_FORM)
+    if not kept or kept["path"] != request.path or kept["form"] != _form_name(form_class):
+        return None
+    del request.session[_KEPT_FORM]
+    data = QueryDict(mutable=True)
+    for key, values in kept["data"].items():
+        data.setlist(key, values)
+    return form_class(data)
 
 
 # Create, edit and delete, declared (as NetBox's generic views are): a page names its section,

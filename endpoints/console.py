@@ -1,18 +1,24 @@
 """Console pages for endpoints: list, create and edit per type, delete, a test call that shows
 the target's answer, and the call log with its attempts."""
 
+import json
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from core.console import (
     ObjectDeleteView,
     ObjectEditView,
     add_service_errors,
+    kept_form,
     owned_or_404,
     paginate,
+    redirect_with_form,
 )
 from endpoints import services
 from endpoints.forms import CONFIG_FORMS, EndpointForm, TestCallForm, config_forms
@@ -80,11 +86,11 @@ class EndpointEditView(_EndpointPage, ObjectEditView):
             if chosen_type not in CONFIG_FORMS:
                 chosen_type = Endpoint.Type.HTTP_REQUEST
             form = EndpointForm(data, initial={"type": chosen_type})
-            self.configs = config_forms(data)
+            self.configs = config_forms(data, chosen=chosen_type)
         else:
             chosen_type = self.request.POST.get("type") or obj.type
             form = super().get_form(obj)
-            self.configs = config_forms(data, type=obj.type, config=obj.config)
+            self.configs = config_forms(data, chosen=chosen_type, type=obj.type, config=obj.config)
         self.chosen_type = chosen_type
         self.chosen = next((c for c in self.configs if c.type == chosen_type), None)
         return form
@@ -112,7 +118,11 @@ class EndpointEditView(_EndpointPage, ObjectEditView):
         _apply_errors(form, self.chosen, exc)
 
     def extra_context(self, obj):
-        return {"configs": self.configs, "chosen_type": self.chosen_type}
+        return {
+            "configs": self.configs,
+            "chosen_type": self.chosen_type,
+            "chosen_config": self.chosen,
+        }
 
 
 class EndpointDeleteView(_EndpointPage, ObjectDeleteView):
@@ -145,16 +155,46 @@ def _config_rows(endpoint):
     return rows
 
 
+def _test_result(endpoint, call_id):
+    """The test call ``?test=`` names (a call of this endpoint from no device) as the page shows
+    it: its outcome and its attempt; None when there is no such call."""
+    try:
+        call_id = int(call_id)
+    except (TypeError, ValueError):
+        return None
+    call = endpoint_calls(endpoint=endpoint).filter(pk=call_id, device=None).first()
+    attempts = list(call.attempt_log.all()) if call else []
+    if not attempts:
+        return None
+    attempt = attempts[0]
+    return {
+        "call": call,
+        "ok": call.status == EndpointCall.Status.SUCCEEDED,
+        "status_code": attempt.status_code,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "response_excerpt": attempt.response_excerpt,
+    }
+
+
 @login_required
-def endpoint_detail(request, endpoint, test_form=None, test_result=None):
+def endpoint_detail(request, endpoint):
     endpoint = _endpoint(request, endpoint)
     page = paginate(request, endpoint_calls(endpoint=endpoint), CALLS_PER_PAGE)
+    test_result = _test_result(endpoint, request.GET.get("test"))
+    test_form = kept_form(request, TestCallForm)
+    if test_form is None:
+        # The payload of the test call shown, to send it again or change it.
+        initial = {}
+        if test_result:
+            initial["payload"] = json.dumps(test_result["call"].payload, ensure_ascii=False)
+        test_form = TestCallForm(initial=initial)
     context = {
         "section": SECTION,
         "endpoint": endpoint,
         "config_rows": _config_rows(endpoint),
         "page": page,
-        "test_form": test_form or TestCallForm(),
+        "test_form": test_form,
         "test_result": test_result,
     }
     return render(request, "console/endpoints/detail.html", context)
@@ -163,12 +203,22 @@ def endpoint_detail(request, endpoint, test_form=None, test_result=None):
 @login_required
 @require_POST
 def endpoint_test(request, endpoint):
-    """Call the endpoint now with the payload typed, and show the target's answer."""
-    endpoint_obj = _endpoint(request, endpoint)
+    """Call the endpoint now with the payload typed, then back to its page, which shows the
+    target's answer (``?test=<call>``)."""
+    endpoint = _endpoint(request, endpoint)
+    page = reverse("console-endpoint", args=[endpoint.identifier])
     form = TestCallForm(request.POST)
-    result = None
-    if form.is_valid():
-        result = services.endpoint_call_now(
-            endpoint=endpoint_obj, payload=form.cleaned_data["payload"]
-        )
-    return endpoint_detail(request, endpoint, test_form=form, test_result=result)
+    if not form.is_valid():
+        return redirect_with_form(request, form, f"{page}#test")
+    result = services.endpoint_call_now(endpoint=endpoint, payload=form.cleaned_data["payload"])
+    if result.ok:
+        messages.success(request, f"Test call sent: the target answered HTTP {result.status_code}.")
+    else:
+        messages.error(request, "Test call failed: " + _failure(result))
+    return redirect(f"{page}?test={result.call.pk}#test")
+
+
+def _failure(result):
+    if result.status_code:
+        return f"the target answered HTTP {result.status_code}."
+    return result.error or "no answer."

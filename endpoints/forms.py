@@ -233,15 +233,20 @@ def default_configs():
     return configs
 
 
-def config_forms(data=None, *, type=None, config=None):
-    """One bound or unbound form per type, prefixed with the type; ``config`` fills ``type``'s."""
+def config_forms(data=None, *, chosen=None, type=None, config=None):
+    """One form per type, prefixed with the type; ``config`` fills ``type``'s.
+
+    Only the ``chosen`` type's form is bound to ``data``: the page sends the fields of that type
+    alone, so the others, unbound, show their starting values and no errors when the user
+    switches to them.
+    """
     defaults = default_configs()
     forms_ = []
     for kind, form_class in CONFIG_FORMS.items():
         initial = form_class.initial_from(
             config if kind == type and config is not None else defaults.get(kind, {})
         )
-        forms_.append(form_class(data, prefix=kind, initial=initial))
+        forms_.append(form_class(data if kind == chosen else None, prefix=kind, initial=initial))
     return forms_
 
 

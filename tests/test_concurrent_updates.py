@@ -199,7 +199,7 @@ _CONSOLE_POSTS = [
     ("devices.console", "/devices/d1/callback/token", {}),
     ("devices.console", "/devices/d1/properties/new", {"identifier": "p2", "value": "1"}),
     ("buckets.console", "/buckets/b1/delete", {}),
-    ("buckets.console", "/buckets/b1/clear", {"clear-scope": "all"}),
+    ("buckets.console", "/buckets/b1/clear", {"clear-scope": "all", "confirmed": "1"}),
     ("buckets.console", "/buckets/b1/edit", {"name": "x", "retention_unit": "months"}),
     ("endpoints.console", "/endpoints/e1/delete", {}),
 ]

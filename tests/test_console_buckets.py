@@ -159,6 +159,16 @@ def test_chart_has_a_series_per_numeric_field(console, bucket):
     ]
 
 
+def test_list_keeps_a_long_name_on_one_line(console, user):
+    name = ("Greenhouse north wall, upper shelf " * 8)[:255]
+    BucketFactory(owner=user, identifier="long1", name=name, description=name)
+
+    body = get(console, "console-bucket-list").content.decode()
+
+    assert f'<span class="truncate" title="{name}">{name}</span>' in body
+    assert f'<span class="sub truncate" title="{name}">{name}</span>' in body
+
+
 def test_chart_range_limits_the_records(console, bucket):
     BucketRecordFactory(bucket=bucket, ts=T0, value={"t": 1})
 
@@ -237,12 +247,33 @@ def test_export_range(console, bucket, eager_tasks, django_capture_on_commit_cal
 def test_export_range_needs_a_bound(console, bucket):
     response = console.post(
         reverse("console-bucket-export", args=["b1"]),
-        {"export-data_type": "csv", "export-timestamp_format": "iso", "export-scope": "range"},
+        {"export-data_type": "json", "export-timestamp_format": "iso", "export-scope": "range"},
     )
 
-    assert response.status_code == 200
-    assert response.context["export_form"].errors["start"] == ["Give a start, an end, or both."]
+    # Back to the bucket's page, which shows the form as it was sent, with its error.
+    assert response.status_code == 302
+    assert response["Location"] == reverse("console-bucket", args=["b1"]) + "#exports"
+    form = get(console, "console-bucket", "b1").context["export_form"]
+    assert form.errors["start"] == ["Give a start, an end, or both."]
+    assert form["data_type"].value() == "json"
     assert not BucketExport.objects.exists()
+    # Once: the next visit shows a fresh form.
+    assert not get(console, "console-bucket", "b1").context["export_form"].is_bound
+
+
+def test_export_redirects_to_the_bucket_page(
+    console, bucket, eager_tasks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = console.post(
+            reverse("console-bucket-export", args=["b1"]),
+            {"export-data_type": "csv", "export-timestamp_format": "iso", "export-scope": "all"},
+            follow=True,
+        )
+
+    assert response.redirect_chain == [(reverse("console-bucket", args=["b1"]) + "#exports", 302)]
+    assert response.request["REQUEST_METHOD"] == "GET"
+    assert "started: it appears below" in response.content.decode()
 
 
 def test_not_ready_export_is_not_downloadable(console, bucket):
@@ -262,28 +293,50 @@ def test_delete_export(console, bucket):
     assert not BucketExport.objects.exists()
 
 
-def test_clear_all(console, bucket):
+def test_clear_all_after_confirming(console, bucket):
     BucketRecordFactory.create_batch(3, bucket=bucket)
+    first = get(console, "console-bucket", "b1").content.decode()
 
-    response = console.post(reverse("console-bucket-clear", args=["b1"]), {"clear-scope": "all"})
+    asked = console.post(
+        reverse("console-bucket-clear", args=["b1"]), {"clear-scope": "all"}, follow=True
+    )
+
+    # The first post checks the range and asks; the page's address is the bucket's.
+    assert 'id="confirm-clear"' not in first
+    assert asked.redirect_chain == [(reverse("console-bucket", args=["b1"]) + "#clear", 302)]
+    assert asked.context["confirm_clear"]
+    body = asked.content.decode()
+    assert 'id="confirm-clear"' in body and 'name="confirmed"' in body
+    assert "All the records of" in body
+    assert BucketRecord.objects.count() == 3
+
+    cleared = console.post(
+        reverse("console-bucket-clear", args=["b1"]),
+        {"clear-scope": "all", "confirmed": "1"},
+        follow=True,
+    )
 
     assert not BucketRecord.objects.exists()
-    assert "3 records deleted" in console.get(response["Location"]).content.decode()
+    assert cleared.redirect_chain == [(reverse("console-bucket", args=["b1"]), 302)]
+    assert "3 records deleted" in cleared.content.decode()
+    assert not cleared.context["confirm_clear"]
 
 
 def test_clear_a_range(console, bucket):
     for minute in range(5):  # 22:13:20, 22:14:20, ... 22:17:20
         BucketRecordFactory(bucket=bucket, ts=T0 + minute * 60_000)
 
-    console.post(
-        reverse("console-bucket-clear", args=["b1"]),
-        {
-            "clear-scope": "range",
-            "clear-start": "2023-11-14T22:14",
-            "clear-end": "2023-11-14T22:15",
-        },
-    )
+    data = {
+        "clear-scope": "range",
+        "clear-start": "2023-11-14T22:14",
+        "clear-end": "2023-11-14T22:15",
+    }
+    asked = console.post(reverse("console-bucket-clear", args=["b1"]), data, follow=True)
+    console.post(reverse("console-bucket-clear", args=["b1"]), {**data, "confirmed": "1"})
 
+    body = asked.content.decode()
+    assert "from Nov 14, 2023 22:14 to Nov 14, 2023 22:15" in body
+    assert '<input type="hidden" name="clear-start" value="2023-11-14T22:14"' in body
     assert list(BucketRecord.objects.order_by("ts").values_list("ts", flat=True)) == [
         T0,
         T0 + 180_000,
@@ -291,7 +344,8 @@ def test_clear_a_range(console, bucket):
     ]
 
 
-def test_clear_range_end_before_start(console, bucket):
+@pytest.mark.parametrize("confirmed", [{}, {"confirmed": "1"}])
+def test_clear_checks_the_range_before_asking(console, bucket, confirmed):
     BucketRecordFactory(bucket=bucket)
 
     response = console.post(
@@ -300,17 +354,16 @@ def test_clear_range_end_before_start(console, bucket):
             "clear-scope": "range",
             "clear-start": "2023-11-15T00:00",
             "clear-end": "2023-11-14T00:00",
+            **confirmed,
         },
+        follow=True,
     )
 
+    assert response.redirect_chain == [(reverse("console-bucket", args=["b1"]) + "#clear", 302)]
     assert response.context["clear_form"].errors["end"] == ["The end must be after the start."]
+    assert not response.context["confirm_clear"]
+    assert 'id="confirm-clear"' not in response.content.decode()
     assert BucketRecord.objects.exists()
-
-
-def test_clear_asks_for_confirmation(console, bucket):
-    body = get(console, "console-bucket", "b1").content.decode()
-
-    assert 'data-dialog="confirm-clear"' in body and 'id="confirm-clear"' in body
 
 
 @pytest.mark.parametrize(

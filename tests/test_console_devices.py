@@ -69,6 +69,20 @@ def test_list_shows_id_name_type_status_and_last_call(console, user):
     assert "3 devices" in body
 
 
+def test_list_keeps_a_long_name_and_the_type_on_one_line(console, user):
+    """A 255-character name and description are cut with an ellipsis (CSS: ``truncate``), the
+    whole text in their title; the type never wraps."""
+    name = ("Greenhouse north wall, upper shelf " * 8)[:255]
+    DeviceFactory(owner=user, identifier="long1", name=name, description=name)
+
+    body = page(console, "console-device-list")
+
+    assert f'<span class="truncate" title="{name}">{name}</span>' in body
+    assert f'<span class="sub truncate" title="{name}">{name}</span>' in body
+    type_label = "HTTP Device (Sigfox, LoRa, cURL)"
+    assert f'<span class="truncate type-label" title="{type_label}">{type_label}</span>' in body
+
+
 def test_list_search_matches_id_or_name(console, user):
     DeviceFactory(owner=user, identifier="greenhouse", name="Tomatoes")
     DeviceFactory(owner=user, identifier="garage", name="Door sensor")

@@ -6,7 +6,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
-from tests.factories import DeviceFactory, EndpointCallFactory, EndpointFactory, UserFactory
+from tests.factories import (
+    DeviceFactory,
+    EndpointAttemptFactory,
+    EndpointCallFactory,
+    EndpointFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +62,16 @@ def test_list_shows_own_endpoints_and_their_last_call(console, user):
     assert "hook" in body and "Hook" in body and "quiet" in body
     assert "theirs" not in body
     assert "Failed" in body and "Never called" in body
+
+
+def test_list_keeps_a_long_name_on_one_line(console, user):
+    name = ("Notify the farm server, north wall " * 8)[:255]
+    EndpointFactory(owner=user, identifier="long1", name=name, description=name)
+
+    body = console.get(reverse("console-endpoint-list")).content.decode()
+
+    assert f'<span class="truncate" title="{name}">{name}</span>' in body
+    assert f'<span class="sub truncate" title="{name}">{name}</span>' in body
 
 
 def test_new_form_has_fields_for_every_type(console):
@@ -151,6 +167,41 @@ def test_required_fields_of_the_chosen_type(console):
     assert set(config.errors) == {"bot_token", "chat_id", "text"}
 
 
+def test_other_types_show_no_errors_after_a_failed_save(console, user):
+    """The page sends the chosen type's fields only: the other types' forms are not checked, so
+    switching to one after a failed save shows its starting values, not errors."""
+    EndpointFactory(owner=user, identifier="hook", config={"url": "https://example.com/a"})
+
+    for url, data in [
+        (reverse("console-endpoint-create"), {"identifier": "tg", "type": "telegram"}),
+        (reverse("console-endpoint-edit", args=["hook"]), {"type": "email"}),
+    ]:
+        response = console.post(url, data)
+
+        chosen = data["type"]
+        others = [c for c in response.context["configs"] if c.type != chosen]
+        assert not any(c.is_bound or c.errors for c in others)
+        body = response.content.decode()
+        for config in others:
+            fieldset = body.split(f'data-endpoint-type="{config.type}"')[1].split("</fieldset>")[0]
+            assert "errorlist" not in fieldset, config.type
+    # The edited endpoint's own type still shows its saved configuration.
+    [http] = [c for c in response.context["configs"] if c.type == "http_request"]
+    assert http.initial["url"] == "https://example.com/a"
+
+
+def test_one_error_banner_for_the_endpoint_and_its_configuration(console):
+    response = console.post(
+        reverse("console-endpoint-create"),
+        http_request_data(identifier="bad id", **{"http_request-url": ""}),
+    )
+
+    body = response.content.decode()
+    assert response.context["form"].errors and response.context["chosen_config"].errors
+    assert body.count('class="form-errors"') == 1
+    assert body.count("Please correct the errors below.") == 1
+
+
 def test_bad_header_line(console):
     response = console.post(
         reverse("console-endpoint-create"),
@@ -237,24 +288,50 @@ def test_test_call_shows_the_targets_answer(console, user, receiver, settings):
     )
 
     response = console.post(
-        reverse("console-endpoint-test", args=["hook"]), {"payload": '{"temperature": 30}'}
+        reverse("console-endpoint-test", args=["hook"]),
+        {"payload": '{"temperature": 30}'},
+        follow=True,
     )
 
+    # Redirected to the endpoint's page, which shows the call it names: a reload sends nothing.
+    call = EndpointCall.objects.get()
+    page = reverse("console-endpoint", args=["hook"])
+    assert response.redirect_chain == [(f"{page}?test={call.pk}#test", 302)]
     body = response.content.decode()
-    assert response.status_code == 200
-    assert response.context["test_result"].status_code == 418
+    assert response.context["test_result"]["status_code"] == 418
+    assert "Test call failed: the target answered HTTP 418." in body
     assert "HTTP 418" in body and "Failed" in body
     assert receiver.requests[0].json() == {"temperature": 30}
-    assert EndpointCall.objects.get().status == "failed"
+    assert call.status == "failed"
     assert 'id="calls-table"' in body
+    assert response.context["test_form"].initial["payload"] == '{"temperature": 30}'
+    console.get(f"{page}?test={call.pk}")
+    assert len(receiver.requests) == 1 and EndpointCall.objects.count() == 1
+
+
+def test_test_call_result_of_another_endpoint_is_not_shown(console, user):
+    hook = EndpointFactory(owner=user, identifier="hook")
+    other = EndpointCallFactory(endpoint=EndpointFactory(owner=user), device=None)
+    EndpointAttemptFactory(call=other)
+    device_call = EndpointCallFactory(endpoint=hook)
+    EndpointAttemptFactory(call=device_call)
+
+    for call_id in (other.pk, device_call.pk, "x"):
+        response = console.get(reverse("console-endpoint", args=["hook"]), {"test": call_id})
+        assert response.context["test_result"] is None
 
 
 def test_test_call_with_bad_json(console, user):
     EndpointFactory(owner=user, identifier="hook")
 
-    response = console.post(reverse("console-endpoint-test", args=["hook"]), {"payload": "{"})
+    response = console.post(
+        reverse("console-endpoint-test", args=["hook"]), {"payload": "{"}, follow=True
+    )
 
-    assert response.context["test_form"].errors["payload"][0].startswith("This is not valid JSON")
+    assert response.redirect_chain == [(reverse("console-endpoint", args=["hook"]) + "#test", 302)]
+    form = response.context["test_form"]
+    assert form.errors["payload"][0].startswith("This is not valid JSON")
+    assert form["payload"].value() == "{"
     assert not EndpointCall.objects.exists()
 
 

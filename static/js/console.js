@@ -37,7 +37,8 @@
     });
   });
 
-  // Dialogs: data-dialog="id" opens <dialog id="id">; data-close closes the enclosing one.
+  // Dialogs: data-dialog="id" opens <dialog id="id">; data-close closes the enclosing one. A
+  // dialog the server renders open (a confirmation) is made modal: <dialog open data-modal>.
   document.addEventListener("click", function (event) {
     var opener = event.target.closest("[data-dialog]");
     if (opener) {
@@ -52,6 +53,30 @@
     if (closer) {
       var parent = closer.closest("dialog");
       if (parent) parent.close();
+    }
+  });
+
+  // Narrow screens: the menu button (data-nav-toggle) opens the sidebar over the page; the
+  // button again, Escape or a click outside the sidebar closes it.
+  function navToggle() { return document.querySelector("[data-nav-toggle]"); }
+  function setNav(open) {
+    var button = navToggle();
+    if (!button) return;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    document.body.classList.toggle("nav-open", open);
+  }
+  function navOpen() { return document.body.classList.contains("nav-open"); }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-nav-toggle]")) {
+      setNav(!navOpen());
+    } else if (navOpen() && !event.target.closest(".sidebar")) {
+      setNav(false);
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && navOpen()) {
+      setNav(false);
+      navToggle().focus();
     }
   });
 
@@ -319,6 +344,11 @@
   document.addEventListener("DOMContentLoaded", function () {
     refreshTimes();
     setInterval(refreshTimes, 30000);
+    document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {
+      if (!dialog.showModal) return;
+      dialog.close();
+      dialog.showModal();
+    });
     syncToggles();
     syncRanges();
     document.querySelectorAll("canvas[data-chart]").forEach(drawChart);

@@ -2,7 +2,8 @@
 
 No browser is downloaded: the tests use /usr/bin/chromium (``apt-get install chromium``) and skip
 with the reason when it or the ``playwright`` package is missing. Screenshots of each page go to
-``tests/screenshots/`` (git-ignored), 1280 px wide.
+``tests/screenshots/``: the journeys' (1280 px wide) are git-ignored, the responsive test's
+(``<page>-390.png``, ``<page>-1280.png``) are committed.
 """
 
 import shutil

@@ -12,7 +12,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.factories import UserFactory
+from buckets.models import BucketRecord
+from tests.factories import BucketFactory, BucketRecordFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -262,3 +263,41 @@ def test_endpoint_pages(page, screenshot, live_server, settings, receiver):
 
     page.goto("/endpoints/new")
     screenshot("endpoint-new")
+
+
+def test_clear_records_checks_the_range_before_asking(page, screenshot):
+    alice = UserFactory(username="alice")
+    bucket = BucketFactory(owner=alice, identifier="greenhouse")
+    BucketRecordFactory.create_batch(3, bucket=bucket)
+    log_in(page, "alice")
+    page.goto("/buckets/greenhouse/")
+    clear = page.locator("#clear")
+
+    # A range that ends before it starts: the page says so, and asks nothing.
+    clear.get_by_label("A time range").check()
+    clear.get_by_label("From").fill("2024-01-02T00:00")
+    clear.get_by_label("To").fill("2024-01-01T00:00")
+    clear.get_by_role("button", name="Clear records…").click()
+    expect(page).to_have_url(re.compile(r"/buckets/greenhouse/#clear$"))
+    expect(clear.locator("#field-clear-end .errorlist")).to_have_text(
+        "The end must be after the start."
+    )
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+    # All records: a modal dialog asks first; cancelling keeps them.
+    clear.get_by_label("All records").check()
+    clear.get_by_role("button", name="Clear records…").click()
+    dialog = page.get_by_role("dialog", name="Clear records?")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("All the records of greenhouse are deleted for good.")
+    assert page.evaluate("document.querySelector('#confirm-clear').matches(':modal')")
+    screenshot("bucket-clear-confirm")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert BucketRecord.objects.count() == 3
+
+    clear.get_by_role("button", name="Clear records…").click()
+    page.get_by_role("dialog").get_by_role("button", name="Clear records").click()
+    expect(page.get_by_text("3 records deleted from the bucket.")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/buckets/greenhouse/$"))
+    assert not BucketRecord.objects.exists()
