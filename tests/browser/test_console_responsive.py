@@ -1,9 +1,12 @@
 """Every console page at a phone's width (390 px), a tablet's (768 px) and a desktop's (1280 px),
 in Chromium: the page never scrolls sideways (tables and code scroll in their own box), and the
 navigation is reachable (the sidebar on a desktop, behind the menu button on a phone). Each page
-at 390 and 1280 px is saved in tests/screenshots/ as ``<page>-<width>.png``: committed, so a
-change of layout shows in review; the top of the page only, to keep them small."""
+at 390 and 1280 px is saved as ``<page>-<width>.png``, the top of the page only, to keep them
+small: in tests/screenshots/latest/ (ignored by git), or with ``UPDATE_SCREENSHOTS=1`` in
+tests/screenshots/ itself, where they are committed so that a change of layout shows in review
+(their times and tokens differ at each run: a plain test run leaves the committed ones alone)."""
 
+import os
 import re
 from datetime import timedelta
 
@@ -191,14 +194,15 @@ def assert_lists_keep_one_line(page, name):
 def save(page, name, width):
     if width not in SAVED_WIDTHS:
         return
-    SCREENSHOTS.mkdir(exist_ok=True)
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else SCREENSHOTS / "latest"
+    folder.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0); document.activeElement.blur()")
     page.mouse.move(width // 2, 1)  # off the menu button
     height = min(
         page.evaluate("document.documentElement.scrollHeight"), SCREENSHOT_MAX_HEIGHT[width]
     )
     page.screenshot(
-        path=str(SCREENSHOTS / f"{name}-{width}.png"),
+        path=str(folder / f"{name}-{width}.png"),
         full_page=True,
         clip={"x": 0, "y": 0, "width": width, "height": height},
         animations="disabled",
