@@ -8,6 +8,8 @@ from core.admin import OwnedAdmin, ReadOnlyAdmin, json_preview
 from core.api import secrets_visible_to
 from devices.models import (
     CALLBACK_ACTIONS,
+    AlertSettings,
+    AlertState,
     CallbackSettings,
     ConnectionEvent,
     Device,
@@ -287,3 +289,28 @@ class ConnectionEventAdmin(ReadOnlyAdmin):
     search_fields = ["device__identifier", "device__owner__username"]
     date_hierarchy = "at"
     raw_id_fields = ["device"]
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "owner", "device", "enabled", "on_disconnect", "on_reconnect"]
+    list_select_related = ["owner", "device__owner"]
+    list_filter = ["enabled", "on_disconnect", "on_reconnect"]
+    search_fields = ["owner__username", "device__identifier"]
+    raw_id_fields = ["owner", "device"]
+    filter_horizontal = ["endpoints"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        strangers = form.instance.endpoints.exclude(owner=form.instance.owner)
+        if strangers.exists():
+            form.instance.endpoints.remove(*strangers)
+            self.message_user(request, "Endpoints of another user were left out.", level="warning")
+
+
+@admin.register(AlertState)
+class AlertStateAdmin(ReadOnlyAdmin):
+    list_display = ["device", "told", "connected_told_at", "disconnected_told_at", "held"]
+    list_select_related = ["device__owner"]
+    list_filter = ["told", "held"]
+    search_fields = ["device__identifier", "device__owner__username"]

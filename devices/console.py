@@ -32,6 +32,7 @@ from core.console import (
 )
 from devices import selectors, services
 from devices.forms import (
+    AlertSettingsForm,
     CallbackSettingsForm,
     DeviceEditForm,
     DeviceForm,
@@ -56,6 +57,7 @@ register_tab(
     "console-device-properties",
     badge=lambda device: device.property_count,
 )
+register_tab("device", "alerts", "Alerts", "console-device-alerts")
 register_tab("device-callback", "overview", "Overview", "console-device-callback")
 register_tab("device-callback", "settings", "Settings", "console-device-callback-settings")
 
@@ -424,3 +426,61 @@ class PropertyDeleteView(_PropertyPage, ObjectDeleteView):
 
     def delete_object(self, obj):
         services.property_delete(prop=obj)
+
+
+# Alerts on disconnect and reconnect (devices.alerts): a device's, and the user's default.
+
+
+def _alert_form(request, rule, *, per_device):
+    return AlertSettingsForm(
+        request.POST or None,
+        initial=AlertSettingsForm.initial_for(rule, per_device=per_device),
+        endpoints=endpoints_of(username=request.user.username),
+        per_device=per_device,
+    )
+
+
+def _save_alerts(request, form, device=None):
+    data = form.cleaned_data
+    mode = data.get("mode", "custom")
+    if mode == "default":
+        services.alert_settings_clear(device=device)
+        return True
+    try:
+        services.alert_settings_save(
+            owner=request.user,
+            device=device,
+            enabled=mode == "custom" and data.get("enabled", True),
+            on_disconnect=data["on_disconnect"],
+            on_reconnect=data["on_reconnect"],
+            endpoints=list(data["endpoints"]),
+            quiet_minutes=15 if data["quiet_minutes"] is None else data["quiet_minutes"],
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return False
+    return True
+
+
+@login_required
+def device_alerts(request, device):
+    device = _device(request, device)
+    form = _alert_form(request, selectors.alert_settings(request.user, device), per_device=True)
+    if request.method == "POST" and form.is_valid() and _save_alerts(request, form, device):
+        messages.success(request, "Alerts saved.")
+        return redirect("console-device-alerts", device.identifier)
+    context = _dashboard(
+        request, device, "alerts", form=form, default=selectors.alert_settings(request.user)
+    )
+    return render(request, "console/devices/alerts.html", context)
+
+
+@login_required
+def alert_defaults(request):
+    form = _alert_form(request, selectors.alert_settings(request.user), per_device=False)
+    if request.method == "POST" and form.is_valid() and _save_alerts(request, form):
+        messages.success(request, "Default alerts saved.")
+        return redirect("console-alerts")
+    return render(
+        request, "console/devices/alert_defaults.html", {"section": "alerts", "form": form}
+    )

@@ -4,6 +4,8 @@ from devices import console
 
 urlpatterns = [
     path("devices/", console.device_list, name="console-device-list"),
+    path("alerts/", console.alert_defaults, name="console-alerts"),
+    path("devices/<id:device>/alerts", console.device_alerts, name="console-device-alerts"),
     path("devices/status.json", console.device_list_status, name="console-device-list-status"),
     path("devices/new", console.DeviceEditView.as_view(), name="console-device-create"),
     path("devices/<id:device>/", console.device_detail, name="console-device"),

@@ -10,7 +10,7 @@ from django import forms
 
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
 from core.text import validate_storable
-from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, Device
+from devices.models import CALLBACK_ACTIONS, QUIET_MAX_MINUTES, TIMEOUT_MAX_MINUTES, Device
 
 ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
 
@@ -209,3 +209,82 @@ class PropertyForm(forms.Form):
         super().__init__(*args, **kwargs)
         if editing:
             del self.fields["identifier"]
+
+
+class AlertSettingsForm(forms.Form):
+    """Whom to tell when a device disconnects or reconnects (``devices.alerts``). On a device's
+    page ``mode`` chooses between the owner's default, settings of its own, and none."""
+
+    MODES = [
+        ("default", "Use my default alerts"),
+        ("custom", "Alerts of its own"),
+        ("off", "No alerts for this device"),
+    ]
+
+    mode = forms.ChoiceField(choices=MODES, widget=forms.RadioSelect, initial="default")
+    on_disconnect = forms.BooleanField(
+        label="When it disconnects",
+        required=False,
+        initial=True,
+        help_text="Its connection timeout passed without a call.",
+    )
+    on_reconnect = forms.BooleanField(
+        label="When it reconnects",
+        required=False,
+        initial=True,
+        help_text="Its first call after being disconnected.",
+    )
+    endpoints = forms.ModelMultipleChoiceField(
+        label="Endpoints to call",
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each gets the device, its state, and the time of its last call.",
+    )
+    quiet_minutes = forms.IntegerField(
+        label="Quiet period (minutes)",
+        required=False,
+        min_value=0,
+        max_value=QUIET_MAX_MINUTES,
+        initial=15,
+        help_text="After an alert, another of the same kind for the device waits this long; a "
+        "device that changed meanwhile is reported in its state at the end.",
+    )
+
+    def __init__(self, *args, endpoints, per_device, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["endpoints"].queryset = endpoints
+        self.fields["endpoints"].label_from_instance = lambda endpoint: (
+            f"{endpoint.identifier} ({endpoint.name})" if endpoint.name else endpoint.identifier
+        )
+        self.per_device = per_device
+        if not per_device:
+            del self.fields["mode"]
+            self.fields["enabled"] = forms.BooleanField(
+                label="Alerts on", required=False, initial=True
+            )
+
+    @staticmethod
+    def initial_for(rule, *, per_device):
+        if rule is None:
+            return {"mode": "default"} if per_device else {}
+        mode = "custom" if rule.enabled else "off"
+        return {
+            "mode": mode,
+            "enabled": rule.enabled,
+            "on_disconnect": rule.on_disconnect,
+            "on_reconnect": rule.on_reconnect,
+            "endpoints": list(rule.endpoints.all()),
+            "quiet_minutes": rule.quiet_minutes,
+        }
+
+    def clean(self):
+        data = super().clean()
+        wanted = data.get("mode", "custom") == "custom" and data.get("enabled", True)
+        if wanted and not data.get("endpoints"):
+            self.add_error("endpoints", "Choose at least one endpoint to call.")
+        if wanted and not (data.get("on_disconnect") or data.get("on_reconnect")):
+            self.add_error(
+                "on_disconnect", "Choose when to alert: on disconnect, reconnect or both."
+            )
+        return data

@@ -159,10 +159,86 @@ class ConnectionEvent(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     at = models.DateTimeField()
     remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Whether the alerts (devices.alerts) have looked at it; a default in the database too, for
+    # the callback's function and the sweep, which insert without naming it.
+    alerts_done = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["device", "-at"], name="connection_event_device_at")]
+        indexes = [
+            models.Index(fields=["device", "-at"], name="connection_event_device_at"),
+            models.Index(
+                fields=["id"], name="connection_event_alerts_due", condition=Q(alerts_done=False)
+            ),
+        ]
 
     def __str__(self):
         return f"{self.device_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+QUIET_MAX_MINUTES = 60 * 24 * 7
+
+
+class AlertSettings(models.Model):
+    """Whom to tell when a device disconnects (its timeout passed) or reconnects: the endpoints
+    to call. One row per device that has its own (``device`` set), and one per user for the
+    devices without (``device`` null, the user's default). ``quiet_minutes``: after an alert of a
+    kind, further ones of that kind for the device wait this long (a flapping device is told
+    once, then its state when the quiet period ends)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_settings"
+    )
+    device = models.OneToOneField(
+        Device, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_settings"
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="off: no alerts (for a device: not even the default ones)"
+    )
+    on_disconnect = models.BooleanField("when it disconnects", default=True)
+    on_reconnect = models.BooleanField("when it reconnects", default=True)
+    endpoints = models.ManyToManyField("endpoints.Endpoint", blank=True, related_name="+")
+    quiet_minutes = models.PositiveIntegerField(
+        "quiet period (minutes)",
+        default=15,
+        validators=[MaxValueValidator(QUIET_MAX_MINUTES)],
+    )
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "alert settings"
+        verbose_name_plural = "alert settings"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"],
+                condition=Q(device__isnull=True),
+                name="alert_settings_one_default_per_owner",
+            )
+        ]
+
+    def __str__(self):
+        return f"alerts of {self.device}" if self.device_id else f"default alerts of {self.owner}"
+
+    def wants(self, kind):
+        """Whether a change to ``kind`` (a ConnectionEvent.Kind) is alerted."""
+        flag = self.on_reconnect if kind == ConnectionEvent.Kind.CONNECTED else self.on_disconnect
+        return self.enabled and flag
+
+
+class AlertState(models.Model):
+    """What the alerts last told about a device, and when, for the quiet period."""
+
+    device = models.OneToOneField(
+        Device, on_delete=models.CASCADE, primary_key=True, related_name="alert_state"
+    )
+    told = models.CharField(max_length=16, blank=True)  # the state the last alert named
+    connected_told_at = models.DateTimeField(null=True, blank=True)
+    disconnected_told_at = models.DateTimeField(null=True, blank=True)
+    # A change came during the quiet period: its end tells the state then, if it differs.
+    held = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["held"], name="alert_state_held", condition=Q(held=True))]
+
+    def __str__(self):
+        return f"alerts told {self.device_id}: {self.told or 'nothing'}"

@@ -15,6 +15,7 @@ from core.times import to_ms
 from devices.models import (
     CALLBACK_ACTIONS,
     DEFAULT_TIMEOUT_MINUTES,
+    AlertSettings,
     CallbackSettings,
     Device,
     DeviceDailyStats,
@@ -224,3 +225,13 @@ def device_buckets(device):
     """The buckets a device's callback writes to (none, or its ``write_bucket``)."""
     written = CallbackSettings.objects.filter(device=device).values("write_bucket_id")
     return Bucket.objects.filter(pk__in=written).order_by("identifier")
+
+
+def alert_settings(owner, device=None):
+    """The alert settings of ``device`` (None: it has none of its own), or the owner's default
+    (``device`` None), with their endpoints."""
+    return (
+        AlertSettings.objects.filter(owner=owner, device=device)
+        .prefetch_related("endpoints")
+        .first()
+    )

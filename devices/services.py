@@ -19,7 +19,14 @@ from core.events import publish
 from core.identifiers import new_token_generation
 from devices.callback.rules import deadline
 from devices.events import PROPERTY_UPDATE
-from devices.models import CALLBACK_ACTIONS, TIMEOUT_MAX_MINUTES, CallbackSettings, Device, Property
+from devices.models import (
+    CALLBACK_ACTIONS,
+    TIMEOUT_MAX_MINUTES,
+    AlertSettings,
+    CallbackSettings,
+    Device,
+    Property,
+)
 
 
 @transaction.atomic
@@ -271,3 +278,32 @@ def property_patch(*, prop, **fields):
 def property_delete(*, prop):
     """Delete a property; callback actions referencing it are switched off (SET NULL)."""
     prop.delete()
+
+
+# --- Alerts on disconnect and reconnect (devices.alerts) ---------------------------------------
+
+
+@transaction.atomic
+def alert_settings_save(
+    *, owner, device=None, enabled, on_disconnect, on_reconnect, endpoints, quiet_minutes
+):
+    """Set the alerts of ``device``, or the owner's default (``device`` None); returns them.
+    The endpoints must be the owner's (a ValidationError on ``endpoints`` otherwise)."""
+    if any(endpoint.owner_id != owner.pk for endpoint in endpoints):
+        raise ValidationError({"endpoints": "an endpoint belongs to another user"})
+    if device is not None:
+        lock_existing(device)
+    rule = AlertSettings.objects.filter(owner=owner, device=device).first() or AlertSettings(
+        owner=owner, device=device
+    )
+    rule.enabled, rule.on_disconnect, rule.on_reconnect = enabled, on_disconnect, on_reconnect
+    rule.quiet_minutes = quiet_minutes
+    rule.full_clean(exclude=["owner", "device"])
+    rule.save()
+    rule.endpoints.set(endpoints)
+    return rule
+
+
+def alert_settings_clear(*, device):
+    """The device follows its owner's default alerts again."""
+    AlertSettings.objects.filter(device=device).delete()

@@ -2,10 +2,16 @@
 
 from celery import shared_task
 
-from devices import sweep
+from devices import alerts, sweep
 
 
 @shared_task(name="devices.tasks.device_sweep_timeouts")
 def device_sweep_timeouts():
     """Run by beat every ``DEVICE_SWEEP_INTERVAL_SECONDS``; safe on several workers at once."""
     return sweep.device_sweep_timeouts()
+
+
+@shared_task(name="devices.tasks.device_alerts_dispatch")
+def device_alerts_dispatch():
+    """Run by beat every ``ALERTS_INTERVAL_SECONDS``; safe on several workers at once."""
+    return alerts.device_alerts_dispatch()

@@ -15,7 +15,15 @@ from django.utils import timezone
 import endpoints.admin
 from buckets.models import Bucket, BucketExport, BucketRecord
 from buckets.services import export_name, export_storage
-from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
+from devices.models import (
+    AlertSettings,
+    AlertState,
+    CallbackSettings,
+    ConnectionEvent,
+    Device,
+    DeviceDailyStats,
+    Property,
+)
 from devices.tokens import callback_token_for
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from tests.factories import (
@@ -76,6 +84,10 @@ MAKERS = {
         status=EndpointCall.Status.FAILED, last_error="connection refused"
     ),
     EndpointAttempt: _make_endpoint_attempt,
+    AlertSettings: lambda: AlertSettings.objects.create(
+        device=DeviceFactory(), owner=UserFactory()
+    ),
+    AlertState: lambda: AlertState.objects.create(device=DeviceFactory(), told="connected"),
 }
 
 

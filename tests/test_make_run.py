@@ -246,6 +246,12 @@ def test_live_events_reach_a_websocket_opened_at_the_web_address(running):
     )
     assert refused.status_code == 401
     assert refused.json()["error"]["message"] == "invalid or missing token"
+    # The events server logs each socket, never the token in its URL.
+    time.sleep(0.5)
+    output = running.log_path.read_text(errors="replace")
+    assert "/v1/users/admin/events" in output
+    assert login.json()["access_token"] not in output
+    assert "authorization=nope" not in output
 
 
 def tail(path, lines=40):

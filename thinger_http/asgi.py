@@ -7,6 +7,7 @@ Embedded (no Redis), the process listens on ``EVENTS_SOCKET`` for the events tha
 worker processes raise (``core.event_bus``) while it runs, from its lifespan's startup.
 """
 
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -23,6 +24,12 @@ from django.urls import re_path  # noqa: E402
 from core.event_bus import listen_datagrams  # noqa: E402
 from core.identifiers import IDENTIFIER_PATTERN  # noqa: E402
 from thinger_http.events_socket import EventsConsumer  # noqa: E402
+from thinger_http.log import mask_handlers  # noqa: E402
+
+# uvicorn has set up its logging by now: clients put their token in the URL, which uvicorn's
+# lines about each WebSocket name (thinger_http.log).
+for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    mask_handlers(logging.getLogger(name))
 
 EVENTS_PATH = rf"^v1/users/(?P<user>{IDENTIFIER_PATTERN})/events$"
 

@@ -242,6 +242,16 @@ CELERY_BEAT_SCHEDULE["device-sweep-timeouts"] = {
     "options": {"expires": DEVICE_SWEEP_INTERVAL_SECONDS},
 }
 
+# Alerts on disconnect and reconnect (devices.alerts): how often beat hands new connection
+# events to the alerts, and how many at most each time.
+ALERTS_INTERVAL_SECONDS = env_int("ALERTS_INTERVAL_SECONDS", 10, minimum=1)
+ALERTS_BATCH = env_int("ALERTS_BATCH", 1000, minimum=1)
+CELERY_BEAT_SCHEDULE["device-alerts"] = {
+    "task": "devices.tasks.device_alerts_dispatch",
+    "schedule": ALERTS_INTERVAL_SECONDS,
+    "options": {"expires": ALERTS_INTERVAL_SECONDS},
+}
+
 # Device statistics as Server-Sent Events (devices.streams): how long a stream lasts before the
 # client reconnects, how often it polls the device row, how often an idle stream says it is
 # alive; past STATS_SSE_MAX_STREAMS open streams a process answers one event and tells the client

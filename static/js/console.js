@@ -341,7 +341,21 @@
     });
   }
 
+  // A device's alerts: their fields only when it has alerts of its own.
+  function syncAlertMode() {
+    var chosen = document.querySelector("#field-mode input[type=radio]:checked");
+    document.querySelectorAll("[data-alert-fields]").forEach(function (fields) {
+      var own = !chosen || chosen.value === "custom";
+      fields.hidden = !own;
+      fields.disabled = !own;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.closest("#field-mode")) syncAlertMode();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    syncAlertMode();
     refreshTimes();
     setInterval(refreshTimes, 30000);
     document.querySelectorAll("dialog[open][data-modal]").forEach(function (dialog) {

@@ -54,6 +54,8 @@ PAGES = [
     ("endpoints", "/endpoints/"),
     ("endpoint", "/endpoints/notify/"),
     ("endpoint-edit", "/endpoints/notify/edit"),
+    ("alerts", "/alerts/"),
+    ("device-alerts", "/devices/sensor1/alerts"),
     ("not-found", "/devices/no-such-device/"),
 ]
 
