@@ -438,6 +438,30 @@ class DeviceStatsView(_DeviceView):
         return response
 
 
+class ActivityOutput(serializers.Serializer):
+    ts = serializers.IntegerField(help_text="ms, the last such call")
+    first_ts = serializers.IntegerField(help_text="ms, the first of the calls this row counts")
+    status = serializers.IntegerField(help_text="the HTTP status answered")
+    reason = serializers.CharField(help_text="why nothing was stored")
+    count = serializers.IntegerField(help_text="calls refused alike, one after another")
+    ip_address = serializers.CharField(allow_null=True, help_text="the last one's address")
+    rx_bytes = serializers.IntegerField(help_text="the last one's size")
+
+
+class DeviceActivityView(_DeviceView):
+    actions = {"GET": ("Device", "ReadDeviceStatistics")}
+
+    @extend_schema(
+        responses={200: ActivityOutput(many=True)},
+        operation_id="Device_ReadActivity",
+        description="The device's recent calls that stored nothing, newest first: refused "
+        "(401, 403, 405, 413, 429, 400...) or ignored (a body that is not JSON, answered 200). "
+        "Refusals alike in a row count on one entry; the newest 50 entries are kept.",
+    )
+    def get(self, request, user, device):
+        return ok(selectors.device_activity_out(self.found()))
+
+
 class DeviceStatsV1View(DeviceStatsView):
     """The deprecated ``/v1/...`` path of the same statistics."""
 

@@ -220,7 +220,7 @@ def _traffic_chart(stats):
     }
 
 
-def _overview_fragments(device, stats, events):
+def _overview_fragments(device, stats, events, activity):
     """The dashboard's live parts, rendered once for the page and again for each poll."""
     return {
         "status": _render_status(device),
@@ -231,24 +231,26 @@ def _overview_fragments(device, stats, events):
         "rx": escape(filesizeformat(stats["rx_bytes"])),
         "tx": escape(filesizeformat(stats["tx_bytes"])),
         "events": _render("console/devices/_events.html", events=events),
+        "activity": _render("console/devices/_activity.html", activity=activity),
     }
 
 
 def _overview_data(device):
     stats = device_stats(device, days=30)
     events = list(device.connection_events.order_by("-at", "-id")[:RECENT_EVENTS])
-    return stats, events
+    activity = list(selectors.device_activity(device)[:RECENT_EVENTS])
+    return stats, events, activity
 
 
 @login_required
 def device_detail(request, device):
     device = _device(request, device)
-    stats, events = _overview_data(device)
+    stats, events, activity = _overview_data(device)
     context = _dashboard(
         request,
         device,
         "overview",
-        fragments=_overview_fragments(device, stats, events),
+        fragments=_overview_fragments(device, stats, events, activity),
         chart=_traffic_chart(stats),
         callback=_callback(device),
         status_url=reverse("console-device-status", args=[device.identifier]),
@@ -262,11 +264,11 @@ def device_status(request, device):
     device = owned_or_404(
         Device.objects.select_related("callback").order_by(), request.user, identifier=device
     )
-    stats, events = _overview_data(device)
+    stats, events, activity = _overview_data(device)
     return JsonResponse(
         {
             "status": device.status,
-            "fragments": _overview_fragments(device, stats, events),
+            "fragments": _overview_fragments(device, stats, events, activity),
             "charts": {"traffic": _traffic_chart(stats)},
         }
     )

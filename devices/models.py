@@ -176,6 +176,29 @@ class ConnectionEvent(models.Model):
         return f"{self.device_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class CallbackActivity(models.Model):
+    """A call to the device's callback that stored nothing: refused (4xx) or ignored (a body
+    that is not JSON), with why; the same refusal again soon after counts on the same row
+    (``devices.activity``). At most ``ACTIVITY_PER_DEVICE`` rows per device, the oldest go."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="activity")
+    status = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=255)
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+    remote_ip = models.GenericIPAddressField(null=True, blank=True)
+    size = models.PositiveIntegerField("bytes received", default=0)
+
+    class Meta:
+        verbose_name_plural = "callback activity"
+        ordering = ["-last_at", "-id"]
+        indexes = [models.Index(fields=["device", "-last_at"], name="callback_activity_recent")]
+
+    def __str__(self):
+        return f"{self.device_id} {self.status} {self.reason}"
+
+
 QUIET_MAX_MINUTES = 60 * 24 * 7
 
 

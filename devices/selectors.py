@@ -16,6 +16,7 @@ from devices.models import (
     CALLBACK_ACTIONS,
     DEFAULT_TIMEOUT_MINUTES,
     AlertSettings,
+    CallbackActivity,
     CallbackSettings,
     Device,
     DeviceDailyStats,
@@ -235,3 +236,23 @@ def alert_settings(owner, device=None):
         .prefetch_related("endpoints")
         .first()
     )
+
+
+def device_activity(device):
+    """The device's activity log (``devices.activity``), newest first."""
+    return CallbackActivity.objects.filter(device=device).order_by("-last_at", "-id")
+
+
+def device_activity_out(device):
+    return [
+        {
+            "ts": to_ms(row.last_at),
+            "first_ts": to_ms(row.first_at),
+            "status": row.status,
+            "reason": row.reason,
+            "count": row.count,
+            "ip_address": row.remote_ip,
+            "rx_bytes": row.size,
+        }
+        for row in device_activity(device)
+    ]

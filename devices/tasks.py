@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from devices import alerts, sweep
+from devices import activity, alerts, sweep
 
 
 @shared_task(name="devices.tasks.device_sweep_timeouts")
@@ -15,3 +15,9 @@ def device_sweep_timeouts():
 def device_alerts_dispatch():
     """Run by beat every ``ALERTS_INTERVAL_SECONDS``; safe on several workers at once."""
     return alerts.device_alerts_dispatch()
+
+
+@shared_task(name="devices.tasks.callback_activity_write", ignore_result=True)
+def callback_activity_write(**fields):
+    """A refused or ignored call for the device's activity log (``devices.activity``)."""
+    activity.callback_activity_write(**fields)

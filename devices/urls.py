@@ -22,6 +22,7 @@ urlpatterns = [
     path("v1/users/<id:user>/devices", api.DeviceListView.as_view(), name="api-devices"),
     path(f"v1/{DEVICE}", api.DeviceDetailView.as_view(), name="api-device"),
     path(f"v3/{DEVICE}/stats", api.DeviceStatsView.as_view(), name="api-device-stats"),
+    path(f"v3/{DEVICE}/activity", api.DeviceActivityView.as_view(), name="api-device-activity"),
     path(f"v1/{DEVICE}/stats", api.DeviceStatsV1View.as_view(), name="api-device-stats-v1"),
     path(f"v3/{DEVICE}/properties", api.PropertyListView.as_view(), name="api-device-properties"),
     path(

@@ -69,6 +69,22 @@ def _isolated_rate_limits(settings):
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def handed_activity(monkeypatch):
+    """The device activity log's writes that the web side hands to a worker, kept here instead
+    of published (unit tests must not publish: the broker may be a shared Redis). A test plays
+    the worker with ``devices.activity.callback_activity_write(**each)``."""
+    from devices.tasks import callback_activity_write
+
+    handed = []
+    monkeypatch.setattr(
+        callback_activity_write,
+        "apply_async",
+        lambda args=(), kwargs=None, **options: handed.append(kwargs),
+    )
+    return handed
+
+
 _OWN_TOKEN = object()
 
 

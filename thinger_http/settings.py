@@ -242,6 +242,9 @@ CELERY_BEAT_SCHEDULE["device-sweep-timeouts"] = {
     "options": {"expires": DEVICE_SWEEP_INTERVAL_SECONDS},
 }
 
+# The queue of the device activity log's writes (devices.activity); unset: Celery's default.
+DEVICES_TASK_QUEUE = env_str("DEVICES_TASK_QUEUE") or None
+
 # Alerts on disconnect and reconnect (devices.alerts): how often beat hands new connection
 # events to the alerts, and how many at most each time.
 ALERTS_INTERVAL_SECONDS = env_int("ALERTS_INTERVAL_SECONDS", 10, minimum=1)

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from core.events import publish
 from core.responses import empty_ok
+from devices.activity import callback_activity_record
 from devices.callback.auth import CallbackAuthentication
 from devices.callback.body import EMPTY, Body, CallbackParser, remote_ip
 from devices.callback.errors import CallbackError
@@ -162,11 +163,9 @@ class CallbackView(APIView):
         bytes it sent and was sent (an error body is rendered after this: its size then)."""
         response = super().finalize_response(request, response, *args, **kwargs)
         rx = request._request.META.get("CONTENT_LENGTH", "")
-        event = CALLBACK_CALL(
-            kwargs.get("device"),
-            status=response.status_code,
-            rx_bytes=int(rx) if rx.isdigit() else 0,
-        )
+        size = int(rx) if rx.isdigit() else 0
+        event = CALLBACK_CALL(kwargs.get("device"), status=response.status_code, rx_bytes=size)
+        self.note_if_nothing_stored(request, response, size, **kwargs)
 
         def announce(rendered):
             publish(kwargs.get("user"), {**event, "tx_bytes": len(rendered.content)})
@@ -176,6 +175,29 @@ class CallbackView(APIView):
         else:
             response.add_post_render_callback(announce)
         return response
+
+    def note_if_nothing_stored(self, request, response, size, *, user=None, device=None):
+        """A refusal (4xx but 404: no device to show it on) or an ignored body goes to the
+        device's activity log; an accepted call costs nothing here."""
+        status = response.status_code
+        if 400 <= status < 500 and status != 404:
+            data = getattr(response, "data", None)
+            error = data.get("error") if isinstance(data, dict) else None
+            reason = error.get("message") if isinstance(error, dict) else None
+        elif status == 200 and response.has_header("X-Callback-Ignored"):
+            reason = f"ignored: {response['X-Callback-Ignored']}"
+        else:
+            return
+        callback_activity_record(
+            username=user,
+            identifier=device,
+            status=status,
+            reason=str(reason or response.reason_phrase),
+            remote_ip=remote_ip(
+                request._request.GET.get("ip"), request._request.META.get("REMOTE_ADDR")
+            ),
+            size=size,
+        )
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         self.headers = {"Allow": "GET, POST"}
