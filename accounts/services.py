@@ -5,7 +5,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import AccessToken
+from accounts.models import AccessToken, RefreshTokenFamily
 from core.db import insert_unique, save_changes
 
 logger = logging.getLogger(__name__)
@@ -66,3 +66,15 @@ def access_token_touch(*, token, now=None):
     if written:
         token.last_used = now
     return bool(written)
+
+
+@transaction.atomic
+def user_password_change(*, user, password):
+    """Set ``user``'s password and revoke their API logins (refresh token families), so that a
+    refresh token copied before the change stops working. The sessions that carry the old
+    password's hash are signed out by Django's session verification; the caller keeps its own
+    (``update_session_auth_hash``). Long-lived access tokens are not touched: they are revoked
+    one by one. Returns the number of refresh token families revoked."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return RefreshTokenFamily.objects.filter(owner=user, revoked=False).update(revoked=True)
