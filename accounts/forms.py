@@ -4,6 +4,7 @@ Forms check what a person typed; the services decide the rest (their ValidationE
 onto the form through the views).
 """
 
+import copy
 import json
 
 from django import forms
@@ -151,7 +152,7 @@ class AccessTokenForm(forms.Form):
         return {
             "identifier": data["identifier"],
             "name": data["name"],
-            "allow": preset.allow if preset else data["allow"],
-            "deny": preset.deny if preset else data["deny"],
+            "allow": copy.deepcopy(preset.allow) if preset else data["allow"],
+            "deny": copy.deepcopy(preset.deny) if preset else data["deny"],
             "expire": to_ms(data.get("expire")),
         }
