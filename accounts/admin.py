@@ -5,7 +5,16 @@ from accounts.models import AccessToken, RefreshTokenFamily
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("identifier", "owner", "name", "enabled", "expire", "created", "modified")
+    list_display = (
+        "identifier",
+        "owner",
+        "name",
+        "enabled",
+        "expire",
+        "last_used",
+        "created",
+        "modified",
+    )
     list_filter = ("enabled",)
     list_select_related = ("owner",)
     search_fields = ("identifier", "name", "owner__username")
@@ -19,10 +28,11 @@ class AccessTokenAdmin(admin.ModelAdmin):
         "allow",
         "deny",
         "expire",
+        "last_used",
         "created",
         "modified",
     )
-    readonly_fields = ("created", "modified")
+    readonly_fields = ("last_used", "created", "modified")
     date_hierarchy = "created"
 
 

@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny
 
 from accounts.auth import access_token_value, oauth_refresh, oauth_tokens_for
 from accounts.models import AccessToken
+from accounts.selectors import access_tokens_of
 from accounts.services import access_token_create, access_token_revoke, access_token_update
 from core.api import PAGE_PARAMETERS, ApiView, model_error, ok, page
 from core.api_fields import ClosedSerializer
@@ -94,6 +95,9 @@ class TokenOut(serializers.Serializer):
     expire = serializers.IntegerField(allow_null=True)
     created = serializers.IntegerField()
     modified = serializers.IntegerField()
+    last_used = serializers.IntegerField(
+        allow_null=True, help_text="When it last authenticated a request (ms, to the minute)."
+    )
     access_token = serializers.CharField(required=False)
 
 
@@ -108,6 +112,7 @@ def _token_out(token, with_value=False):
         "expire": token.expire,
         "created": to_ms(token.created),
         "modified": to_ms(token.modified),
+        "last_used": to_ms(token.last_used),
     }
     if with_value:
         out["access_token"] = access_token_value(token)
@@ -122,7 +127,7 @@ class TokenListView(ApiView):
     )
     def get(self, request, user):
         owner = self.path_owner()
-        rows = AccessToken.objects.filter(owner=owner).order_by("identifier")
+        rows = access_tokens_of(owner=owner)
         return ok([_token_out(t) for t in page(request, rows)])
 
     @extend_schema(request=TokenSerializer, responses={200: TokenOut}, operation_id="Token_Create")

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from accounts.models import AccessToken, RefreshTokenFamily
+from accounts.services import access_token_touch
 
 ALGORITHM = "HS256"
 ACCESS = "access"
@@ -178,10 +179,9 @@ def authenticate_bearer(raw):
             )
             .first()
         )
-        if token is None or token.generation != claims.get("gen"):
+        if token is None or token.generation != claims.get("gen") or token.is_expired():
             return None
-        if token.expire and token.expire <= int(timezone.now().timestamp() * 1000):
-            return None
+        access_token_touch(token=token)
         return token.owner, Grant(allow=token.allow or {}, deny=token.deny or {})
     return None
 

@@ -1,6 +1,9 @@
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 # Imported from here by the migrations, as the generation's default.
 from core.identifiers import new_token_generation
@@ -54,7 +57,19 @@ class AccessToken(OwnedModel):
     # Expiry in milliseconds since the epoch, as on the wire; null means never.
     expire = models.BigIntegerField(null=True, blank=True)
     generation = models.PositiveIntegerField(default=new_token_generation, editable=False)
+    # When a request last authenticated with it, to the minute (services.access_token_touch).
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta(OwnedModel.Meta):
         db_table = "thinger_http_accesstoken"  # where it was created
         constraints = [identifier_unique_per_owner("access_token", "a token")]
+
+    @property
+    def expires_at(self):
+        """``expire`` as a datetime (None: never)."""
+        return None if self.expire is None else datetime.fromtimestamp(self.expire / 1000, tz=UTC)
+
+    def is_expired(self, now=None):
+        """Past its expiry: refused like a revoked token."""
+        now_ms = int((now or timezone.now()).timestamp() * 1000)
+        return bool(self.expire) and self.expire <= now_ms

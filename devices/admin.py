@@ -10,6 +10,7 @@ from devices.models import (
     CALLBACK_ACTIONS,
     AlertSettings,
     AlertState,
+    CallbackActivity,
     CallbackSettings,
     ConnectionEvent,
     Device,
@@ -314,3 +315,13 @@ class AlertStateAdmin(ReadOnlyAdmin):
     list_select_related = ["device__owner"]
     list_filter = ["told", "held"]
     search_fields = ["device__identifier", "device__owner__username"]
+
+
+@admin.register(CallbackActivity)
+class CallbackActivityAdmin(ReadOnlyAdmin):
+    list_display = ["last_at", "device", "status", "reason", "count", "remote_ip", "size"]
+    list_select_related = ["device__owner"]
+    list_filter = ["status", "last_at"]
+    search_fields = ["device__identifier", "device__owner__username", "reason"]
+    date_hierarchy = "last_at"
+    raw_id_fields = ["device"]

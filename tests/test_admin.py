@@ -18,6 +18,7 @@ from buckets.services import export_name, export_storage
 from devices.models import (
     AlertSettings,
     AlertState,
+    CallbackActivity,
     CallbackSettings,
     ConnectionEvent,
     Device,
@@ -88,6 +89,13 @@ MAKERS = {
         device=DeviceFactory(), owner=UserFactory()
     ),
     AlertState: lambda: AlertState.objects.create(device=DeviceFactory(), told="connected"),
+    CallbackActivity: lambda: CallbackActivity.objects.create(
+        device=DeviceFactory(),
+        status=401,
+        reason="invalid token",
+        first_at=timezone.now(),
+        last_at=timezone.now(),
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from django.test import Client
 from django.urls import include, path, reverse
 from django.utils.log import RequireDebugTrue
 
+from accounts.services import access_token_create
 from devices.tokens import callback_token_for
 from tests.factories import (
     BucketExportFactory,
@@ -232,12 +233,14 @@ def owner_pages(db):
     bucket = BucketFactory(owner=user, identifier="b1")
     export = BucketExportFactory(bucket=bucket, file="f.csv")
     endpoint = EndpointFactory(owner=user, identifier="e1")
+    token = access_token_create(owner=user, identifier="t1", name="Token")
     values = {
         "device": device.identifier,
         "prop": prop.identifier,
         "bucket": bucket.identifier,
         "file": export.file,
         "endpoint": endpoint.identifier,
+        "token": token.identifier,
     }
     urls = {}
     for route in all_routes():

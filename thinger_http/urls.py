@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("devices.console_urls")),
     path("", include("buckets.console_urls")),
     path("", include("endpoints.console_urls")),
+    path("", include("accounts.console_urls")),
     path("", console.home, name="console-home"),
 ]
 

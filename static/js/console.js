@@ -331,6 +331,22 @@
     if (event.target.closest("[data-range-scope]")) syncRanges();
   });
 
+  // A part of a form shown for one choice: <div data-show-if="name=value"> while the form's
+  // radio button (or select) called name has that value. Hidden, it is still submitted.
+  function syncShowIf() {
+    document.querySelectorAll("[data-show-if]").forEach(function (part) {
+      var rule = part.getAttribute("data-show-if").split("=");
+      var scope = part.closest("form") || document;
+      var chosen = scope.querySelector('[name="' + rule[0] + '"]:checked') ||
+        scope.querySelector('select[name="' + rule[0] + '"]');
+      part.hidden = !chosen || chosen.value !== rule[1];
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name) syncShowIf();
+  });
+  document.addEventListener("DOMContentLoaded", syncShowIf);
+
   // Endpoint form: only the fields of the chosen type are shown (and submitted).
   function syncEndpointType(select) {
     var chosen = select.value;
