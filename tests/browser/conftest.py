@@ -6,6 +6,7 @@ with the reason when it or the ``playwright`` package is missing. Screenshots of
 (``<page>-390.png``, ``<page>-1280.png``) are committed.
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -78,15 +79,23 @@ def page(live_server, monkeypatch):
     assert not errors, f"JavaScript errors: {errors}"
 
 
+def screenshots_folder():
+    """Where screenshots go: tests/screenshots/latest/ (ignored by git), or with
+    ``UPDATE_SCREENSHOTS=1`` tests/screenshots/ itself, whose ``*-390.png`` and ``*-1280.png`` are
+    committed (their times and tokens differ at each run: a plain run leaves them alone)."""
+    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else SCREENSHOTS / "latest"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture
 def screenshot(page):
-    """``screenshot("name")`` saves a full-page PNG as tests/screenshots/name.png."""
-    SCREENSHOTS.mkdir(exist_ok=True)
+    """``screenshot("name")`` saves a full-page PNG as name.png in ``screenshots_folder()``."""
 
     def take(name):
         page.wait_for_load_state("networkidle")
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(screenshots_folder() / f"{name}.png"), full_page=True)
 
     return take
 

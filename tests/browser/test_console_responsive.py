@@ -6,7 +6,6 @@ small: in tests/screenshots/latest/ (ignored by git), or with ``UPDATE_SCREENSHO
 tests/screenshots/ itself, where they are committed so that a change of layout shows in review
 (their times and tokens differ at each run: a plain test run leaves the committed ones alone)."""
 
-import os
 import re
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from devices.models import ConnectionEvent
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import screenshots_folder
 from tests.factories import (
     BucketExportFactory,
     BucketFactory,
@@ -196,8 +195,7 @@ def assert_lists_keep_one_line(page, name):
 def save(page, name, width):
     if width not in SAVED_WIDTHS:
         return
-    folder = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else SCREENSHOTS / "latest"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = screenshots_folder()
     page.evaluate("window.scrollTo(0, 0); document.activeElement.blur()")
     page.mouse.move(width // 2, 1)  # off the menu button
     height = min(
