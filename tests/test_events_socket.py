@@ -362,3 +362,28 @@ def test_a_plain_http_request_for_the_events_is_told_to_upgrade(
     # Credentials first, as on the socket.
     assert_json_error(client.get("/v1/users/alice/events"), 401)
     assert_json_error(bearer_client(UserFactory()).get("/v1/users/alice/events"), 403)
+
+
+def test_a_console_page_subscribes_with_its_session_from_this_site_only(
+    events_server, alice, client
+):
+    """The console's pages (dashboards) have a session, not a token; another site's page would
+    send the same cookie, so the Origin must be this host."""
+    from websockets.sync.client import connect
+
+    client.force_login(alice)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    site = f"http://127.0.0.1:{events_server.port}"
+    url = events_server.url("alice")
+    with connect(url, additional_headers={"Cookie": cookie, "Origin": site}) as ws:
+        send_subscription(ws, {"event": ".*"})
+        publish("alice", STATE_CHANGE("sensor1", state="connected", ip=None))
+        assert next_event(ws)["device"] == "sensor1"
+    for headers in (
+        {"Cookie": cookie, "Origin": "https://evil.example"},
+        {"Cookie": cookie},
+        {"Origin": site},
+    ):
+        with pytest.raises(InvalidStatus) as refused, connect(url, additional_headers=headers):
+            pass
+        assert refused.value.response.status_code == 401

@@ -18,6 +18,7 @@ django_application = get_asgi_application()
 
 from channels.layers import get_channel_layer  # noqa: E402 (Django is set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
@@ -36,7 +37,10 @@ EVENTS_PATH = rf"^v1/users/(?P<user>{IDENTIFIER_PATTERN})/events$"
 router = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": URLRouter([re_path(EVENTS_PATH, EventsConsumer.as_asgi())]),
+        # The session (console pages) as well as tokens (thinger_http.events_socket).
+        "websocket": SessionMiddlewareStack(
+            URLRouter([re_path(EVENTS_PATH, EventsConsumer.as_asgi())])
+        ),
     }
 )
 

@@ -2,7 +2,8 @@
 
 The token comes as ``?authorization=<token>`` or ``Authorization: Bearer <token>``: the user's
 OAuth access token, or a long-lived token that allows ``ReadEvents`` on ``Events``; never a
-device's token, and only for the user in the path (staff included). A refused handshake is
+device's token, and only for the user in the path (staff included). Without a token, the
+console's session, from a page of this site (its Origin). A refused handshake is
 answered 401 or 403 with the API's JSON error body.
 
 The client then sends a subscription, a JSON object: ``event`` and any other key's value are
@@ -15,13 +16,15 @@ socket (code 1007) with the reason. Each matching event is sent as one JSON obje
 import asyncio
 import json
 import logging
+from urllib.parse import parse_qs, urlsplit
 
 import regex
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from accounts.auth import authenticate_bearer
+from accounts.auth import FULL, authenticate_bearer
 from core.events import PERMISSION, group
 
 logger = logging.getLogger(__name__)
@@ -88,8 +91,6 @@ def _token(scope):
             scheme, _, rest = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and rest.strip():
                 return rest.strip()
-    from urllib.parse import parse_qs
-
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     found = query.get("authorization", [""])[0].strip()
     return found or None
@@ -105,7 +106,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if EventsConsumer.open_sockets >= settings.EVENTS_MAX_CONNECTIONS:
             return await self.refuse(503, "too many open event sockets, retry later")
         token = _token(self.scope)
-        found = await database_sync_to_async(authenticate_bearer)(token) if token else None
+        if token:
+            found = await database_sync_to_async(authenticate_bearer)(token)
+        else:
+            found = await self.console_session()
         if found is None:
             return await self.refuse(401, "invalid or missing token")
         user, grant = found
@@ -118,6 +122,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.counted = True
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+
+    async def console_session(self):
+        """The console's logged-in user (full rights), for pages of this site only: the
+        browser sends the session cookie to any site's WebSocket, so the Origin must be this
+        host (as CSRF protection requires of the console's forms)."""
+        headers = dict(self.scope.get("headers", []))
+        origin = urlsplit(headers.get(b"origin", b"").decode("latin-1")).netloc
+        if not origin or origin != headers.get(b"host", b"").decode("latin-1"):
+            return None
+        user = await get_user(self.scope)
+        return (user, FULL) if user.is_authenticated and user.is_active else None
 
     async def refuse(self, status, message):
         """Answer the handshake with ``status`` and the API's error body, where the server
