@@ -25,7 +25,7 @@ import operator
 from django.db import connection
 
 from buckets.models import BucketRecord
-from buckets.selectors import READ_MAX_ITEMS
+from buckets.selectors import READ_MAX_ITEMS, bucket_read
 
 AGG_TYPES = ("mean", "min", "max", "sum", "count")
 # The SQL aggregate each agg_type needs besides COUNT, and how two parts' results merge.
@@ -39,6 +39,23 @@ _AGGREGATE = {
 # Weeks start on Monday (1970-01-05), the other intervals at the epoch (UTC).
 _WEEK_MS = 7 * 86_400_000
 _WEEK_ORIGIN_MS = 4 * 86_400_000
+# A chart draws at most CHART_RECORDS records as they are; a range holding more is drawn as means
+# per interval, the shortest of CHART_INTERVALS (with what a chart calls them) that makes at most
+# CHART_POINTS intervals of the range.
+CHART_RECORDS = READ_MAX_ITEMS
+CHART_POINTS = 800
+CHART_INTERVALS = {
+    60_000: "1-minute",
+    300_000: "5-minute",
+    900_000: "15-minute",
+    1_800_000: "30-minute",
+    3_600_000: "hourly",
+    10_800_000: "3-hour",
+    21_600_000: "6-hour",
+    43_200_000: "12-hour",
+    86_400_000: "daily",
+    _WEEK_MS: "weekly",
+}
 # Records whose shape is learnt from, at each end of the range; fields past this many go through
 # the generic walk.
 SAMPLE = 100
@@ -70,6 +87,29 @@ def bucket_aggregate(
         partials = _sqlite(scope, agg_type, order, limit)
     bins = sorted(partials, reverse=order == "DESC")[:limit]
     return [{"ts": start, "val": _values(partials[start], agg_type)} for start in bins]
+
+
+def chart_interval(span_ms):
+    """The interval a chart of ``span_ms`` draws means over (ms)."""
+    for step in CHART_INTERVALS:
+        if span_ms <= step * CHART_POINTS:
+            return step
+    return _WEEK_MS
+
+
+def bucket_chart(*, bucket, min_ts, max_ts):
+    """What a chart of ``bucket``'s records from ``min_ts`` to ``max_ts`` (ms, inclusive) draws,
+    oldest first, as the API answers it: ``(None, records)`` when the range holds
+    ``CHART_RECORDS`` records or fewer, else ``(interval in ms, means per interval)``."""
+    in_range = BucketRecord.objects.filter(bucket_id=bucket.pk, ts__gte=min_ts, ts__lte=max_ts)
+    if not in_range.order_by("ts")[CHART_RECORDS:].exists():
+        records = bucket_read(
+            bucket=bucket, items=CHART_RECORDS, min_ts=min_ts, max_ts=max_ts, sort="asc"
+        )
+        return None, records
+    step = chart_interval(max_ts - min_ts)
+    means = bucket_aggregate(bucket=bucket, step_ms=step, min_ts=min_ts, max_ts=max_ts, sort="asc")
+    return step, means
 
 
 class _Scope:
