@@ -33,6 +33,21 @@ def use_database(name, *, fresh=False):
     return True
 
 
+def drop_database(name):
+    """Drop the database ``name`` on the server of ``DATABASE_URL`` (PostgreSQL)."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    if parts.path.strip("/") != name:
+        raise ValueError(f"DATABASE_URL does not name the bench database {name}")
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
 def setup_django(*, migrate=True):
     """Django with the project's settings, its database migrated (unless ``migrate`` is off)."""
     sys.path.insert(0, str(BASE_DIR))

@@ -2,29 +2,60 @@
 holding records, ``{"ts": start of the interval, "val": {path: aggregate}}``, over every numeric
 field of the records, nested ones by their dotted path. A record that is a bare number counts
 under the path ``""``, and ``val`` is then that number when it is the only path; an interval
-whose records hold no number has ``"val": {}``. Booleans, arrays and numbers beyond 1e300 are not
-fields.
+whose records hold no number has ``"val": {}``. Booleans, arrays, and numbers of 1e300 or more in
+size are not fields.
 
 Computed in the database, from one range scan of the (bucket, ts) index per part below; what
 comes back is one row per interval (and field), never the records.
 
 - PostgreSQL: the fields are found in a sample of the range (its newest and oldest records);
   every record with exactly those keys (the common case: a device sends the same shape) is
-  aggregated by direct extraction, a column per field, which costs about what reading the ts
-  does; the other records go through a generic walk of their objects (a recursive query). Both
-  parts give sums, counts, minimums and maximums per interval and field, merged here.
+  aggregated by direct extraction, a column per field; the other records go through a generic
+  walk of their objects (a recursive query). Both parts give, per interval and field, the count
+  and the aggregate asked for (a sum, minimum or maximum), merged here.
 - SQLite: ``json_tree`` walks each record.
+
+What a record costs on PostgreSQL is the jsonb functions called on it (each unpacks its
+argument anew): each field is extracted once, as its text, which tells its type and gives its
+number; the shape check reads those texts, and the aggregates are only those ``agg_type`` needs.
 """
+
+import operator
 
 from django.db import connection
 
 from buckets.models import BucketRecord
-from buckets.selectors import READ_MAX_ITEMS
+from buckets.selectors import READ_MAX_ITEMS, bucket_read
 
 AGG_TYPES = ("mean", "min", "max", "sum", "count")
+# The SQL aggregate each agg_type needs besides COUNT, and how two parts' results merge.
+_AGGREGATE = {
+    "mean": ("SUM", operator.add),
+    "sum": ("SUM", operator.add),
+    "min": ("MIN", min),
+    "max": ("MAX", max),
+    "count": ("COUNT", operator.add),
+}
 # Weeks start on Monday (1970-01-05), the other intervals at the epoch (UTC).
 _WEEK_MS = 7 * 86_400_000
 _WEEK_ORIGIN_MS = 4 * 86_400_000
+# A chart draws at most CHART_RECORDS records as they are; a range holding more is drawn as means
+# per interval, the shortest of CHART_INTERVALS (with what a chart calls them) that makes at most
+# CHART_POINTS intervals of the range.
+CHART_RECORDS = READ_MAX_ITEMS
+CHART_POINTS = 800
+CHART_INTERVALS = {
+    60_000: "1-minute",
+    300_000: "5-minute",
+    900_000: "15-minute",
+    1_800_000: "30-minute",
+    3_600_000: "hourly",
+    10_800_000: "3-hour",
+    21_600_000: "6-hour",
+    43_200_000: "12-hour",
+    86_400_000: "daily",
+    _WEEK_MS: "weekly",
+}
 # Records whose shape is learnt from, at each end of the range; fields past this many go through
 # the generic walk.
 SAMPLE = 100
@@ -51,11 +82,34 @@ def bucket_aggregate(
     order = "ASC" if sort == "asc" else "DESC"
     limit = max(0, min(items, READ_MAX_ITEMS))
     if connection.vendor == "postgresql":
-        partials = _postgresql(scope, order, limit)
+        partials = _postgresql(scope, agg_type, order, limit)
     else:
-        partials = _sqlite(scope, order, limit)
+        partials = _sqlite(scope, agg_type, order, limit)
     bins = sorted(partials, reverse=order == "DESC")[:limit]
     return [{"ts": start, "val": _values(partials[start], agg_type)} for start in bins]
+
+
+def chart_interval(span_ms):
+    """The interval a chart of ``span_ms`` draws means over (ms)."""
+    for step in CHART_INTERVALS:
+        if span_ms <= step * CHART_POINTS:
+            return step
+    return _WEEK_MS
+
+
+def bucket_chart(*, bucket, min_ts, max_ts):
+    """What a chart of ``bucket``'s records from ``min_ts`` to ``max_ts`` (ms, inclusive) draws,
+    oldest first, as the API answers it: ``(None, records)`` when the range holds
+    ``CHART_RECORDS`` records or fewer, else ``(interval in ms, means per interval)``."""
+    in_range = BucketRecord.objects.filter(bucket_id=bucket.pk, ts__gte=min_ts, ts__lte=max_ts)
+    if not in_range.order_by("ts")[CHART_RECORDS:].exists():
+        records = bucket_read(
+            bucket=bucket, items=CHART_RECORDS, min_ts=min_ts, max_ts=max_ts, sort="asc"
+        )
+        return None, records
+    step = chart_interval(max_ts - min_ts)
+    means = bucket_aggregate(bucket=bucket, step_ms=step, min_ts=min_ts, max_ts=max_ts, sort="asc")
+    return step, means
 
 
 class _Scope:
@@ -83,31 +137,25 @@ class _Scope:
             self.rows = self.rows.filter(ts__lte=max_ts)
 
 
-def _add(partials, start, path, total, count, low, high):
-    """Merge one part's (sum, count, min, max) of a field in an interval."""
+def _add(partials, agg_type, start, path, count, value):
+    """Merge one part's count and aggregate of a field in an interval (the interval alone when
+    ``path`` is None)."""
     fields = partials.setdefault(start, {})
     if path is None or not count:
         return
     known = fields.get(path)
     if known is None:
-        fields[path] = [total, count, low, high]
+        fields[path] = [count, value]
     else:
-        known[0] += total
-        known[1] += count
-        known[2] = min(known[2], low)
-        known[3] = max(known[3], high)
+        known[0] += count
+        known[1] = _AGGREGATE[agg_type][1](known[1], value)
 
 
 def _values(fields, agg_type):
     out = {}
-    for path, (total, count, low, high) in sorted(fields.items()):
-        value = {
-            "mean": total / count,
-            "min": low,
-            "max": high,
-            "sum": total,
-            "count": count,
-        }[agg_type]
+    for path, (count, value) in sorted(fields.items()):
+        if agg_type == "mean":
+            value = value / count
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value = int(value)  # 21.0 from one database is 21 from the other
         out[path] = value
@@ -125,7 +173,7 @@ def _run(sql, params):
 # --- SQLite -----------------------------------------------------------------------------------
 
 
-def _sqlite(scope, order, limit):
+def _sqlite(scope, agg_type, order, limit):
     sql = f"""
         WITH records AS (
             SELECT {scope.start} AS bin, r.value AS v FROM {scope.table} r WHERE {scope.where}
@@ -137,13 +185,13 @@ def _sqlite(scope, order, limit):
             WHERE t.type IN ('integer', 'real') AND instr(t.fullkey, '[') = 0
               AND abs(t.value) < 1e300
         )
-        SELECT bins.bin, f.path, SUM(f.n), COUNT(f.n), MIN(f.n), MAX(f.n)
+        SELECT bins.bin, f.path, COUNT(f.n), {_AGGREGATE[agg_type][0]}(f.n)
         FROM bins LEFT JOIN fields f ON f.bin = bins.bin
         GROUP BY bins.bin, f.path
     """  # noqa: S608 (names and numbers of this module; values are parameters)
     partials = {}
     for row in _run(sql, scope.params):
-        _add(partials, *row)
+        _add(partials, agg_type, *row)
     return partials
 
 
@@ -176,7 +224,8 @@ def _shape(scope):
 
 def _covered(objects, leaves):
     """SQL true for a record with only the sample's keys, where the sample has them (so each of
-    its numbers is in a column), and its parameters."""
+    its numbers is in a column), and its parameters. It reads the record's ``value`` and the
+    text of each sampled field, ``t0``, ``t1``... (see ``_records``)."""
     clauses = ["jsonb_typeof(r.value) = 'object'", "r.value - %s::text[] = '{}'::jsonb"]
     params = [sorted(objects[()])]
     for prefix, keys in objects.items():
@@ -187,73 +236,91 @@ def _covered(objects, leaves):
                 "THEN (r.value #> %s::text[]) - %s::text[] = '{}'::jsonb ELSE false END"
             )
             params += [list(prefix)] * 3 + [sorted(keys)]
-    for path in leaves:
-        clauses.append("jsonb_typeof(r.value #> %s::text[]) IS DISTINCT FROM 'object'")
-        params.append(list(path))
+    # A field that is an object here holds numbers no column has: its text starts with "{".
+    clauses += [f"(r.t{i} IS NULL OR ascii(r.t{i}) <> 123)" for i in range(len(leaves))]
     return " AND ".join(clauses), params
 
 
-def _number(expression):
-    """A jsonb number as a double (a number past the double's range is not one): compared and
-    cast as jsonb, never through text, which costs more than the rest of the read. Each column
-    is computed once per record: its subquery has ``OFFSET 0``, which keeps PostgreSQL from
-    inlining it into each of the four aggregates that read it."""
+def _number(text):
+    """SQL: the double that a jsonb value's text (``value::text``) is, NULL when the value is not
+    a number or is 1e300 or more in size. Strings are quoted in that text, so it starts with a
+    digit or "-" exactly when the value is a number; the double is read from the same text that
+    PostgreSQL's own jsonb cast reads. A text of 300 characters at most is a number under 1e300;
+    only a longer one is compared as a numeric."""
     return (
-        f"CASE WHEN jsonb_typeof({expression}) = 'number' "
-        f"AND {expression} BETWEEN '-1e300'::jsonb AND '1e300'::jsonb "
-        f"THEN ({expression})::float8 END"
+        f"CASE WHEN (ascii({text}) BETWEEN 48 AND 57 OR ascii({text}) = 45) "
+        f"AND (octet_length({text}) <= 300 OR abs({text}::numeric) < 1e300) "
+        f"THEN {text}::float8 END"
     )
 
 
-def _postgresql(scope, order, limit):
-    """One scan of the range: every interval (the ``limit`` first in ``order``), the aggregates
-    of the sampled fields over the records of the sampled shape, and how many records are of
-    another shape; then, only for the intervals holding such records, the generic walk."""
+def _records(scope, leaves, bounded=False):
+    """SQL of the records read and its parameters: their interval ``bin``, ``value``, and the
+    text of each sampled field, ``t0``, ``t1``..., extracted once per record: ``OFFSET 0`` keeps
+    PostgreSQL from inlining the subquery into every expression that reads a column (and so
+    extracting it again). ``bounded``: two more parameters, the lowest and highest ``ts``."""
+    texts = "".join(f", (r.value #> %s::text[])::text AS t{i}" for i in range(len(leaves)))
+    bounds = " AND r.ts >= %s AND r.ts <= %s" if bounded else ""
+    sql = f"""
+        SELECT {scope.start} AS bin, r.value{texts}
+        FROM {scope.table} r WHERE {scope.where}{bounds}
+        OFFSET 0
+    """  # noqa: S608 (names and numbers of this module; values are parameters)
+    return sql, [list(path) for path in leaves] + scope.params
+
+
+def _postgresql(scope, agg_type, order, limit):
+    """One scan of the range: every interval (the ``limit`` first in ``order``), the count and
+    aggregate of the sampled fields over the records of the sampled shape, and how many records
+    are of another shape; then, only for the intervals holding such records, the generic walk."""
     shape = _shape(scope)
     objects, leaves = shape if shape is not None else ({}, [])
     covered, covered_params = _covered(objects, leaves) if shape is not None else ("false", [])
-    column = _number("r.value #> %s::text[]")
-    columns = "".join(f", {column} AS x{i}" for i in range(len(leaves)))
-    column_params = [list(path) for path in leaves for _ in range(column.count("%s"))]
+    function = _AGGREGATE[agg_type][0]
+    records, records_params = _records(scope, leaves)
+    numbers = "".join(f", {_number(f'r.t{i}')} AS x{i}" for i in range(len(leaves)))
     aggregates = "".join(
-        f", SUM(x{i}) FILTER (WHERE ok), COUNT(x{i}) FILTER (WHERE ok), "
-        f"MIN(x{i}) FILTER (WHERE ok), MAX(x{i}) FILTER (WHERE ok)"
+        f", COUNT(x{i}) FILTER (WHERE ok), {function}(x{i}) FILTER (WHERE ok)"
         for i in range(len(leaves))
     )
     sql = f"""
         SELECT bin, COUNT(*) FILTER (WHERE NOT ok){aggregates} FROM (
-            SELECT {scope.start} AS bin, COALESCE({covered}, false) AS ok{columns}
-            FROM {scope.table} r WHERE {scope.where}
+            SELECT r.bin, COALESCE({covered}, false) AS ok{numbers}
+            FROM ({records}) r
             OFFSET 0
         ) records GROUP BY bin ORDER BY bin {order} LIMIT {limit}
     """  # noqa: S608 (names and numbers of this module; values are parameters)
     partials, others = {}, []
     paths = [".".join(path) for path in leaves]
-    for start, odd, *values in _run(sql, covered_params + column_params + scope.params):
-        _add(partials, start, None, 0, 0, None, None)
+    for start, odd, *values in _run(sql, covered_params + records_params):
+        _add(partials, agg_type, start, None, 0, None)
         if odd:
             others.append(start)
         for i, path in enumerate(paths):
-            _add(partials, start, path, *values[4 * i : 4 * i + 4])
+            _add(partials, agg_type, start, path, *values[2 * i : 2 * i + 2])
     if others:
+        # The intervals kept are consecutive: the records of other shapes between the first and
+        # the last of them that hold some.
+        records, records_params = _records(scope, leaves, bounded=True)
+        records_params += [min(others), max(others) + scope.step - 1]
         sql = f"""
             WITH RECURSIVE fields(bin, path, v) AS (
-                SELECT {scope.start}, '', r.value FROM {scope.table} r
-                WHERE {scope.where} AND NOT COALESCE({covered}, false)
-                  AND r.ts >= %s AND r.ts <= %s
+                SELECT r.bin, '', r.value FROM ({records}) r
+                WHERE NOT COALESCE({covered}, false)
                 UNION ALL
                 SELECT f.bin, CASE WHEN f.path = '' THEN e.key ELSE f.path || '.' || e.key END,
                        e.value
                 FROM fields f, jsonb_each(f.v) e WHERE jsonb_typeof(f.v) = 'object'
             ), numbers AS (
-                SELECT bin, path, {_number("v")} AS n FROM fields
+                SELECT bin, path, {_number("t")} AS n FROM (
+                    SELECT bin, path, v::text AS t FROM fields
+                    WHERE jsonb_typeof(v) = 'number'
+                    OFFSET 0
+                ) leaves
             )
-            SELECT bin, path, SUM(n), COUNT(n), MIN(n), MAX(n) FROM numbers
+            SELECT bin, path, COUNT(n), {function}(n) FROM numbers
             WHERE n IS NOT NULL GROUP BY bin, path
         """  # noqa: S608 (names and numbers of this module; values are parameters)
-        # The intervals kept are consecutive: the records of other shapes between the first and
-        # the last of them that hold some.
-        bounds = [min(others), max(others) + scope.step - 1]
-        for row in _run(sql, scope.params + covered_params + bounds):
-            _add(partials, *row)
+        for row in _run(sql, records_params + covered_params):
+            _add(partials, agg_type, *row)
     return partials

@@ -1,5 +1,6 @@
 """Console pages for data buckets: list, create, edit, delete, and a bucket's page with its
-latest records, a chart, exports with their progress, and clearing."""
+latest records, a chart (of the records, or of their means per interval over a long range:
+``buckets.aggregates.bucket_chart`` decides), exports with their progress, and clearing."""
 
 import json
 from datetime import UTC, datetime
@@ -16,10 +17,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from buckets import selectors, services
+from buckets.aggregates import CHART_INTERVALS, CHART_RECORDS, bucket_chart
 from buckets.exports import CONTENT_TYPES
 from buckets.forms import CHART_RANGES, BucketForm, ChartRangeForm, ClearForm, ExportForm
 from buckets.models import Bucket, BucketExport, BucketRecord
-from buckets.selectors import bucket_export_by_file, bucket_exports, bucket_records, buckets_of
+from buckets.selectors import (
+    bucket_export_by_file,
+    bucket_exports,
+    bucket_read,
+    bucket_records,
+    buckets_of,
+)
 from core.console import (
     ObjectDeleteView,
     ObjectEditView,
@@ -32,7 +40,6 @@ from core.console import (
 SECTION = "buckets"
 RECORDS_PER_PAGE = 25
 CHART_LATEST = 200
-CHART_MAX_POINTS = 1000
 CHART_MAX_SERIES = 8
 EXPORTS_SHOWN = 10
 
@@ -116,27 +123,37 @@ def _records_page(bucket, before):
 
 
 def _chart(bucket, range_form):
-    """Series of the numeric top-level fields (or numeric values) of the records in range."""
-    min_ts = range_form.min_ts()
-    items = CHART_LATEST if min_ts is None else CHART_MAX_POINTS
-    rows = list(bucket_records(bucket=bucket, items=items, min_ts=min_ts))
-    rows.reverse()
+    """Series of the numeric top-level fields (or numeric values) of the latest records, or of
+    the records in the chosen range, or of their means per interval when it holds many."""
+    min_ts, max_ts = range_form.bounds()
+    if min_ts is None:
+        step, rows = None, bucket_read(bucket=bucket, items=CHART_LATEST)[::-1]
+    else:
+        step, rows = bucket_chart(bucket=bucket, min_ts=min_ts, max_ts=max_ts)
     series = {}
-    for ts, value, _ in rows:
+    for row in rows:
+        value = row["val"]
         fields = value.items() if isinstance(value, dict) else [("value", value)]
         for key, item in fields:
             if isinstance(item, bool) or not isinstance(item, int | float):
                 continue
+            if step is not None and "." in key:
+                continue  # a nested field's means: the records' chart has no nested fields
+            key = key or "value"  # the means of records that are bare numbers
             if key not in series and len(series) >= CHART_MAX_SERIES:
                 continue
-            series.setdefault(key, []).append([ts, item])
-    span = rows[-1][0] - rows[0][0] if rows else 0
+            series.setdefault(key, []).append([row["ts"], item])
     return {
         "series": [{"label": key, "points": points} for key, points in sorted(series.items())],
-        "first": rows[0][0] if rows else None,
-        "span": span,
-        "records": len(rows),
-        "truncated": len(rows) >= items and min_ts is not None,
+        # The chosen range, which the chart draws whole; None for the latest records.
+        "bounds": [min_ts, max_ts] if min_ts is not None else None,
+        "first": rows[0]["ts"] if rows else None,
+        "span": rows[-1]["ts"] - rows[0]["ts"] if rows else 0,
+        "points": len(rows),
+        # Records drawn as they are; None when the chart draws their means.
+        "records": len(rows) if step is None else None,
+        # What the chart calls the interval its means are over ("hourly"), None for records.
+        "interval": CHART_INTERVALS[step] if step else None,
     }
 
 
@@ -168,6 +185,7 @@ def bucket_detail(request, bucket):
         "range_label": CHART_RANGES[range_key or "latest"][0],
         "range_key": range_key or "latest",
         "chart": chart,
+        "chart_records": f"{CHART_RECORDS:,}",
         "exports": [_export_row(bucket, export) for export in exports],
         "export_form": kept_form(request, ExportForm) or ExportForm(),
         "clear_form": clear_form,

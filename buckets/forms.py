@@ -126,9 +126,12 @@ class ChartRangeForm(forms.Form):
         widget=forms.Select(attrs={"data-autosubmit": True}),
     )
 
-    def min_ts(self, now: datetime | None = None):
+    def bounds(self, now: datetime | None = None):
+        """(min_ts, max_ts) in milliseconds: the range ending now; (None, None) for the latest
+        records."""
         key = self.cleaned_data.get("range") if self.is_valid() else None
         delta = CHART_RANGES.get(key or "latest")[1]
         if delta is None:
-            return None
-        return to_ms((now or timezone.now()) - delta)
+            return None, None
+        now = now or timezone.now()
+        return to_ms(now - delta), to_ms(now)

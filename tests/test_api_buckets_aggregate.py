@@ -183,3 +183,24 @@ def test_records_of_a_shape_the_sample_missed_are_counted_too(api, bucket, monke
         }
     ]
     assert read(api, "agg=1h&agg_type=sum")[0]["val"]["t"] == 45
+
+
+@pytest.mark.parametrize("path", ["sampled shape", "generic walk"])
+def test_what_counts_as_a_number_is_the_same_on_each_path(api, bucket, monkeypatch, path):
+    """On PostgreSQL a record of the sampled shape is read through its columns, any other
+    through the generic walk: each path finds the same numbers (SQLite has one path)."""
+    from buckets import aggregates
+
+    if path == "generic walk":
+        monkeypatch.setattr(aggregates, "_shape", lambda scope: None)
+    numbers = [12, -0.5, 2.5e299, 5e-324]
+    others = ["12", "-3", "", True, None, [1, 2], 10**300, -(10**300), 1e300, int("9" * 400)]
+    write(bucket, *[(T + i, {"v": value}) for i, value in enumerate(numbers + others)])
+
+    def aggregate(agg_type):
+        return read(api, f"agg=1h&agg_type={agg_type}")[0]["val"]["v"]
+
+    assert aggregate("count") == len(numbers)
+    assert aggregate("sum") == pytest.approx(sum(numbers))
+    assert aggregate("min") == -0.5
+    assert aggregate("max") == 2.5e299

@@ -1,11 +1,14 @@
-"""Console pages for buckets: list, create, edit, delete, records (paged), chart, exports with
-progress and download, clearing, and isolation between users."""
+"""Console pages for buckets: list, create, edit, delete, records (paged), chart (of the records,
+or of their means over a range holding many), exports with progress and download, clearing, and
+isolation between users."""
 
 import json
+import time
 
 import pytest
 from django.urls import reverse
 
+from buckets.aggregates import CHART_INTERVALS, CHART_POINTS, CHART_RECORDS, chart_interval
 from buckets.models import Bucket, BucketExport, BucketRecord
 from tests.factories import BucketExportFactory, BucketFactory, BucketRecordFactory, UserFactory
 
@@ -178,6 +181,94 @@ def test_chart_range_limits_the_records(console, bucket):
     assert latest["records"] == 1
     assert last_hour.context["chart"]["records"] == 0
     assert "No records in this range" in last_hour.content.decode()
+
+
+HOUR = 3_600_000
+
+
+def recent(days, every=HOUR):
+    """Whole multiples of ``every`` from a step after the start of the last ``days`` days to a
+    step before now: a range of that many days ending a moment later holds them all, and each
+    interval of ``every`` from them only what a test writes at them."""
+    now = int(time.time() * 1000)
+    first = (now - days * 24 * HOUR) // every * every + 2 * every
+    return list(range(first, now // every * every - every, every))
+
+
+def write_records(bucket, records):
+    BucketRecord.objects.bulk_create(
+        BucketRecord(bucket=bucket, ts=ts, value=value) for ts, value in records
+    )
+
+
+def test_a_range_holding_few_records_draws_them(console, bucket):
+    minutes = recent(1, 60_000)[-CHART_RECORDS:]
+    write_records(bucket, [(ts, {"t": i}) for i, ts in enumerate(minutes)])
+
+    response = get(console, "console-bucket", "b1", range="24h")
+    chart = response.context["chart"]
+
+    assert chart["interval"] is None
+    assert chart["records"] == CHART_RECORDS
+    assert chart["series"] == [{"label": "t", "points": [[ts, i] for i, ts in enumerate(minutes)]}]
+    assert "means of the numeric fields" not in response.content.decode()
+
+
+def test_a_range_holding_more_records_draws_their_hourly_means(console, bucket):
+    """Two records an hour for 30 days: the chart draws one mean an hour, as the API's
+    ``agg=1h`` reads it, and says so."""
+    hours = recent(30)
+    records = [
+        (ts + 60_000 * half, {"t": 2 * i + half}) for i, ts in enumerate(hours) for half in (0, 1)
+    ]
+    write_records(bucket, [*records, (hours[0] + 1, 7)])
+
+    response = get(console, "console-bucket", "b1", range="30d")
+    chart = response.context["chart"]
+    body = response.content.decode()
+
+    assert len(records) > CHART_RECORDS
+    assert chart["interval"] == "hourly"
+    assert chart["records"] is None
+    assert chart["series"] == [
+        {"label": "t", "points": [[ts, 2 * i + 0.5] for i, ts in enumerate(hours)]},
+        {"label": "value", "points": [[hours[0], 7]]},
+    ]
+    assert "Hourly means of the numeric fields" in body
+    assert 'data-means="hourly"' in body
+    api = console.get(
+        "/v1/users/alice/buckets/b1/data",
+        {"agg": "1h", "sort": "asc", "min_ts": hours[0], "max_ts": hours[-1] + HOUR - 1},
+    ).json()
+    assert [[item["ts"], item["val"]["t"]] for item in api] == chart["series"][0]["points"]
+
+
+def test_means_are_of_top_level_fields_as_the_records_chart_draws(console, bucket):
+    every_5_minutes = recent(7, 300_000)
+    write_records(bucket, [(ts, {"t": 1, "env": {"h": 2}, "on": True}) for ts in every_5_minutes])
+
+    chart = get(console, "console-bucket", "b1", range="7d").context["chart"]
+
+    assert chart["interval"] == "15-minute"
+    assert [serie["label"] for serie in chart["series"]] == ["t"]
+
+
+@pytest.mark.parametrize(
+    ("span", "interval"),
+    [
+        (HOUR, "1-minute"),
+        (24 * HOUR, "5-minute"),
+        (7 * 24 * HOUR, "15-minute"),
+        (30 * 24 * HOUR, "hourly"),
+        (365 * 24 * HOUR, "12-hour"),
+        (10 * 365 * 24 * HOUR, "weekly"),
+    ],
+)
+def test_the_interval_makes_a_few_hundred_points(span, interval):
+    step = chart_interval(span)
+
+    assert CHART_INTERVALS[step] == interval
+    assert span / step <= CHART_POINTS
 
 
 def test_export_runs_and_downloads(

@@ -176,7 +176,12 @@
   }
 
   function seriesConfig(data) {
-    var pad = Math.max(0, (120000 - (data.span || 0)) / 2);
+    // A chosen range is drawn whole. The latest records, when they are a short series, get a
+    // window of two minutes around them, so that their ticks differ.
+    var pad = data.bounds ? 0 : Math.max(0, (120000 - (data.span || 0)) / 2);
+    var min = data.bounds ? data.bounds[0] : (pad ? data.first - pad : undefined);
+    var max = data.bounds ? data.bounds[1] : (pad ? data.first + (data.span || 0) + pad : undefined);
+    var span = data.bounds ? data.bounds[1] - data.bounds[0] : (data.span || 0) + 2 * pad;
     return {
       type: "line",
       data: {
@@ -196,17 +201,16 @@
         plugins: {
           legend: legend,
           tooltip: { callbacks: { title: function (items) {
-            return items.length ? new Date(items[0].parsed.x).toLocaleString() : "";
+            if (!items.length) return "";
+            // Means are drawn at the start of their interval.
+            var at = new Date(items[0].parsed.x).toLocaleString();
+            return data.interval ? data.interval + " mean from " + at : at;
           } } }
         },
         scales: {
-          x: { type: "linear", grid: { display: false },
-            // A short series gets a window of two minutes around it, so its ticks differ.
-            min: pad ? data.first - pad : undefined,
-            max: pad ? data.first + (data.span || 0) + pad : undefined,
+          x: { type: "linear", grid: { display: false }, min: min, max: max,
             ticks: { maxTicksLimit: 8, callback: function (v) {
               var d = new Date(v);
-              var span = (data.span || 0) + 2 * pad;
               if (span > 2 * 86400000) return d.toLocaleDateString([], { month: "short", day: "numeric" });
               if (span > 600000) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
               return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
