@@ -6,12 +6,14 @@ Nothing is done for an accepted call, and a refusal still costs the web process 
 handed to a worker (``devices.tasks.callback_activity_write``) after its answer is made. A flood
 of refusals (an attacker, a device looping on a wrong token, the rate limit) hands over at most
 one per device, status and ``ACTIVITY_WRITE_SECONDS``, and at most ``ACTIVITY_USER_PER_SECOND``
-per user: the refusals in between are counted in the cache and added to the row's ``count`` by
-the next one. In the database the same status and reason as the device's newest row add to it;
+per user: the refusals in between are counted (by each process, which gates itself first, so
+that a flood costs no round trip to the cache) and added to the row's ``count`` by the next
+hand-over. In the database the same status and reason as the device's newest row add to it;
 another starts a row, and the device keeps its ``ACTIVITY_PER_DEVICE`` newest.
 """
 
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -28,22 +30,34 @@ ACTIVITY_WRITE_SECONDS = 1
 ACTIVITY_USER_PER_SECOND = 20
 
 
+# This process's recent hand-overs: key -> [until (monotonic seconds), refusals counted since].
+# A flood costs no round trip to the cache: each process gates itself first.
+_recent = {}
+_RECENT_MAX = 10_000
+
+
 def callback_activity_record(*, username, identifier, status, reason, remote_ip, size):
     """Note a call of ``username``'s device ``identifier`` that stored nothing."""
     from devices.tasks import callback_activity_write
 
+    key = f"{username}:{identifier}:{status}"
+    now = time.monotonic()
+    seen = _recent.get(key)
+    if seen is not None and now < seen[0]:
+        seen[1] += 1
+        return
+    counted = seen[1] if seen is not None else 0
+    if len(_recent) >= _RECENT_MAX:
+        _recent.clear()
+    _recent[key] = [now + ACTIVITY_WRITE_SECONDS, 0]
     prefix = f"{settings.RATELIMIT_CACHE_PREFIX}activity:"
-    key = f"{prefix}{username}:{identifier}:{status}"
     try:
-        if not cache.add(key, 1, timeout=ACTIVITY_WRITE_SECONDS):
-            _count_later(key)
+        # Across processes: one hand-over per key and second, and a cap per user.
+        if not cache.add(f"{prefix}{key}", 1, timeout=ACTIVITY_WRITE_SECONDS):
+            _recent[key][1] = counted + 1
             return
         if _over(f"{prefix}{username}", ACTIVITY_USER_PER_SECOND):
-            cache.delete(key)
             return
-        later = cache.get(f"{key}:n") or 0
-        if later:
-            cache.delete(f"{key}:n")
         callback_activity_write.apply_async(
             kwargs={
                 "username": username,
@@ -52,7 +66,7 @@ def callback_activity_record(*, username, identifier, status, reason, remote_ip,
                 "reason": reason[:255],
                 "remote_ip": remote_ip,
                 "size": size,
-                "count": 1 + later,
+                "count": 1 + counted,
             },
             queue=settings.DEVICES_TASK_QUEUE,
             retry=False,
@@ -63,17 +77,10 @@ def callback_activity_record(*, username, identifier, status, reason, remote_ip,
 
 def _over(key, limit):
     """Whether ``key`` passed ``limit`` uses in the current second."""
-    window = f"{key}:{int(timezone.now().timestamp())}"
+    window = f"{key}:{int(time.time())}"
     if cache.add(window, 1, timeout=2):
         return False
     return cache.incr(window) > limit
-
-
-def _count_later(key):
-    try:
-        cache.incr(f"{key}:n")
-    except ValueError:  # no counter yet
-        cache.add(f"{key}:n", 1, timeout=3600)
 
 
 @transaction.atomic

@@ -74,8 +74,10 @@ def handed_activity(monkeypatch):
     """The device activity log's writes that the web side hands to a worker, kept here instead
     of published (unit tests must not publish: the broker may be a shared Redis). A test plays
     the worker with ``devices.activity.callback_activity_write(**each)``."""
+    from devices import activity
     from devices.tasks import callback_activity_write
 
+    activity._recent.clear()
     handed = []
     monkeypatch.setattr(
         callback_activity_write,
