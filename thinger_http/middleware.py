@@ -1,12 +1,17 @@
 """The project's middleware: query strings refused when they hold text no database stores, a row
-deleted by a concurrent request as the 404 page, and Django's messages middleware, lazily (a
+deleted by a concurrent request as the 404 page, Django's messages middleware, lazily (a
 request that shows or adds no message, as every API call and device callback, builds no message
-storage)."""
+storage), and the console in the browser's time zone."""
+
+from functools import lru_cache
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import BadRequest, ObjectDoesNotExist
 from django.http import Http404
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject, empty
 
 from core.responses import is_callback_path
@@ -57,3 +62,34 @@ class DeletedMeanwhileMiddleware:
         if isinstance(exception, ObjectDoesNotExist):
             raise Http404(str(exception)) from exception
         return None
+
+
+TIME_ZONE_COOKIE = "tz"
+
+
+@lru_cache(maxsize=512)
+def _zone(name):
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class BrowserTimeZoneMiddleware:
+    """The console in the browser's clock: ``static/js/console.js`` keeps the browser's time zone
+    (its IANA name) in the ``tz`` cookie, and each request of the console runs in it: times on
+    the pages, and the times people type (the ranges' From and To), are the browser's, named;
+    without the cookie (the first page, no JavaScript) they are the server's ``TIME_ZONE``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = _zone(unquote(request.COOKIES.get(TIME_ZONE_COOKIE, ""))[:64])
+        if zone is None:
+            return self.get_response(request)
+        timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

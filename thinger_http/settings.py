@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "thinger_http.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "thinger_http.middleware.DeletedMeanwhileMiddleware",
+    "thinger_http.middleware.BrowserTimeZoneMiddleware",
 ]
 
 # What the device callback's answers need of MIDDLEWARE, in its order (thinger_http.wsgi).

@@ -181,7 +181,6 @@
     var pad = data.bounds ? 0 : Math.max(0, (120000 - (data.span || 0)) / 2);
     var min = data.bounds ? data.bounds[0] : (pad ? data.first - pad : undefined);
     var max = data.bounds ? data.bounds[1] : (pad ? data.first + (data.span || 0) + pad : undefined);
-    var span = data.bounds ? data.bounds[1] - data.bounds[0] : (data.span || 0) + 2 * pad;
     return {
       type: "line",
       data: {
@@ -203,22 +202,62 @@
           tooltip: { callbacks: { title: function (items) {
             if (!items.length) return "";
             // Means are drawn at the start of their interval.
-            var at = new Date(items[0].parsed.x).toLocaleString();
+            var date = new Date(items[0].parsed.x);
+            var at = fullFormat.format(date) + " (" + utcText(date) + ")";
             return data.interval ? data.interval + " mean from " + at : at;
           } } }
         },
         scales: {
           x: { type: "linear", grid: { display: false }, min: min, max: max,
-            ticks: { maxTicksLimit: 8, callback: function (v) {
-              var d = new Date(v);
-              if (span > 2 * 86400000) return d.toLocaleDateString([], { month: "short", day: "numeric" });
-              if (span > 600000) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-              return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+            title: { display: true, text: "Time (" + (browserZone || "local") + ")" },
+            afterBuildTicks: function (axis) { axis.ticks = timeTicks(axis.min, axis.max); },
+            ticks: { autoSkip: false, maxRotation: 0, callback: function (v) {
+              return timeTickLabel(v, axisSpan(this));
             } } },
           y: { grid: { color: "#eef2f7" } }
         }
       }
     };
+  }
+
+  // Ticks of a time axis at round moments of the browser's clock (midnights, whole hours,
+  // minutes), at most about 8, so that no two read the same.
+  var STEPS = [1, 2, 5, 10, 15, 30].map(function (s) { return s * 1000; })
+    .concat([1, 2, 5, 10, 15, 30].map(function (m) { return m * 60000; }))
+    .concat([1, 2, 3, 6, 12].map(function (h) { return h * 3600000; }))
+    .concat([1, 2, 7, 14, 30, 61, 91, 182].map(function (d) { return d * 86400000; }));
+  function timeTicks(min, max) {
+    if (!(max > min)) return [{ value: min }];
+    var step = STEPS.filter(function (s) { return (max - min) / s <= 8; })[0] || STEPS[STEPS.length - 1];
+    var start = new Date(min);
+    if (step >= 86400000) {
+      start.setHours(0, 0, 0, 0);  // local midnight
+      if (start.getTime() < min) start.setDate(start.getDate() + 1);
+      var days = Math.round(step / 86400000);
+      var ticks = [];
+      for (var d = new Date(start); d.getTime() <= max; d.setDate(d.getDate() + days)) {
+        ticks.push({ value: d.getTime() });
+      }
+      return ticks;
+    }
+    // Below a day, round in the browser's zone: its offset moves the grid.
+    var offset = start.getTimezoneOffset() * 60000;
+    var first = Math.ceil((min - offset) / step) * step + offset;
+    var out = [];
+    for (var t = first; t <= max; t += step) out.push({ value: t });
+    return out;
+  }
+  function axisSpan(scale) { return scale.max - scale.min; }
+  function timeTickLabel(value, span) {
+    var d = new Date(value);
+    if (span > 2 * 86400000) return d.toLocaleDateString([], { month: "short", day: "numeric" });
+    var time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      second: span > 600000 ? undefined : "2-digit" });
+    // Past midnight, a tick says which day it is.
+    if (span > 6 * 3600000 && d.getHours() === 0 && d.getMinutes() === 0) {
+      return d.toLocaleDateString([], { month: "short", day: "numeric" });
+    }
+    return time;
   }
 
   var chartKinds = { traffic: trafficConfig, series: seriesConfig };
@@ -269,10 +308,28 @@
     return null;
   }
 
+  // One clock: the browser's. The server shows and reads times in the zone this cookie names
+  // (BrowserTimeZoneMiddleware); until it has it (the first page), times are drawn here.
+  var browserZone = (Intl.DateTimeFormat().resolvedOptions() || {}).timeZone || "";
+  (function keepZone() {
+    if (!browserZone) return;
+    var current = document.cookie.split("; ").filter(function (c) { return c.indexOf("tz=") === 0; })[0];
+    if (current !== "tz=" + encodeURIComponent(browserZone)) {
+      document.cookie = "tz=" + encodeURIComponent(browserZone) + "; path=/; max-age=31536000; SameSite=Lax";
+    }
+  })();
+  var absoluteFormat = new Intl.DateTimeFormat([], { year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+  var fullFormat = new Intl.DateTimeFormat([], { year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+  function utcText(date) { return date.toISOString().slice(0, 19).replace("T", " ") + " UTC"; }
+
   function refreshTimes(root) {
     (root || document).querySelectorAll("time[data-relative]").forEach(function (el) {
-      var text = relative(new Date(el.getAttribute("datetime")));
-      if (text) el.textContent = text;
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      el.textContent = relative(date) || absoluteFormat.format(date);
+      el.title = fullFormat.format(date) + " · " + utcText(date);
     });
   }
 

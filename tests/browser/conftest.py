@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def page(live_server, monkeypatch):
+def page(live_server, monkeypatch, request):
     """A fresh headless Chromium page (clipboard allowed) on the live server.
 
     Playwright's sync API runs an event loop in this thread while the browser is open, so the
@@ -62,7 +62,14 @@ def page(live_server, monkeypatch):
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
+        # @pytest.mark.browser_timezone("Asia/Kolkata"): the browser's clock (default: the
+        # machine's).
+        zone = request.node.get_closest_marker("browser_timezone")
+        context = browser.new_context(
+            viewport=VIEWPORT,
+            base_url=live_server.url,
+            **({"timezone_id": zone.args[0]} if zone else {}),
+        )
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
