@@ -1,4 +1,3 @@
-
 from django import forms
 from django.contrib import admin
 from django.db import models, transaction

@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("devices.console_urls")),
     path("", include("buckets.console_urls")),
     path("", include("endpoints.console_urls")),
+    path("", include("dashboards.console_urls")),
     path("", console.home, name="console-home"),
 ]
 

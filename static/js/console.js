@@ -177,6 +177,10 @@
 
   function seriesConfig(data) {
     var pad = Math.max(0, (120000 - (data.span || 0)) / 2);
+    // On a dark background (a dashboard widget's): light text and faint grid lines.
+    var ink = data.dark ? "#cbd5e1" : undefined;
+    var gridColour = data.dark ? "rgba(248, 250, 252, 0.12)" : "#eef2f7";
+    var border = data.dark ? { color: gridColour } : undefined;
     return {
       type: "line",
       data: {
@@ -194,24 +198,24 @@
         responsive: true, maintainAspectRatio: false, animation: false, parsing: false,
         interaction: { mode: "nearest", axis: "x", intersect: false },
         plugins: {
-          legend: legend,
+          legend: { position: legend.position, labels: Object.assign({}, legend.labels, { color: ink }) },
           tooltip: { callbacks: { title: function (items) {
             return items.length ? new Date(items[0].parsed.x).toLocaleString() : "";
           } } }
         },
         scales: {
-          x: { type: "linear", grid: { display: false },
+          x: { type: "linear", grid: { display: false }, border: border,
             // A short series gets a window of two minutes around it, so its ticks differ.
             min: pad ? data.first - pad : undefined,
             max: pad ? data.first + (data.span || 0) + pad : undefined,
-            ticks: { maxTicksLimit: 8, callback: function (v) {
+            ticks: { color: ink, maxTicksLimit: 8, callback: function (v) {
               var d = new Date(v);
               var span = (data.span || 0) + 2 * pad;
               if (span > 2 * 86400000) return d.toLocaleDateString([], { month: "short", day: "numeric" });
               if (span > 600000) return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
               return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
             } } },
-          y: { grid: { color: "#eef2f7" } }
+          y: { grid: { color: gridColour }, border: border, ticks: { color: ink } }
         }
       }
     };
@@ -352,6 +356,13 @@
   }
   document.addEventListener("change", function (event) {
     if (event.target.closest("#field-mode")) syncAlertMode();
+  });
+
+  // Sliders: <input type="range" data-range-output="id"> shows its value in that element.
+  document.addEventListener("input", function (event) {
+    var target = event.target.getAttribute && event.target.getAttribute("data-range-output");
+    var output = target && document.getElementById(target);
+    if (output) output.textContent = event.target.value;
   });
 
   document.addEventListener("DOMContentLoaded", function () {
