@@ -340,7 +340,9 @@ def _options(errors, where, kind, options):
         problem = kind.options[name](value)
         if problem:
             errors.add(f"{where}.{name}", problem)
-    if kind.scale and not errors:
+    if errors:
+        return
+    if kind.scale:
         low = options.get("min", kind.scale[0])
         high = options.get("max", kind.scale[1])
         if low >= high:
@@ -352,7 +354,7 @@ def _options(errors, where, kind, options):
 def _widget(errors, where, widget):
     if not _closed(errors, where, widget, WIDGET_KEYS):
         return
-    kind = KINDS.get(widget.get("type"))
+    kind = KINDS.get(widget.get("type")) if isinstance(widget.get("type"), str) else None
     if kind is None:
         errors.add(f"{where}.type", f"must be one of {', '.join(KINDS)}")
         return
