@@ -147,15 +147,22 @@ LAYOUT_SCHEMA = {
 }
 
 
+# Any JSON but null (numbers too large for a double refused): the service judges the rest.
+class _JSONDocumentField(JSONValueField):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.allow_null = False
+
+
 @extend_schema_field(
     {"type": "array", "items": WIDGET_SCHEMA, "maxItems": MAX_WIDGETS, "description": "widgets"}
 )
-class _WidgetsField(JSONValueField):
+class _WidgetsField(_JSONDocumentField):
     pass
 
 
 @extend_schema_field(LAYOUT_SCHEMA)
-class _LayoutField(JSONValueField):
+class _LayoutField(_JSONDocumentField):
     pass
 
 

@@ -118,8 +118,12 @@ def dashboard_update(*, dashboard, **fields):
     ``dashboard`` is left as it was.
     """
     updatable("dashboard_update", fields, _UPDATABLE)
-    if "widgets" in fields and "layout" not in fields:
-        kept = {widget.get("id") for widget in fields["widgets"] if isinstance(widget, dict)}
+    if isinstance(fields.get("widgets"), list) and "layout" not in fields:
+        kept = {
+            widget.get("id")
+            for widget in fields["widgets"]
+            if isinstance(widget, dict) and isinstance(widget.get("id"), str)
+        }
         fields["layout"] = {
             ident: place for ident, place in dashboard.layout.items() if ident in kept
         }

@@ -399,7 +399,8 @@ def widget_errors(widgets):
             errors.add(f"{where}.id", "must be 1 to 32 letters, digits, '_' or '-'")
         elif ident in seen:
             errors.add(f"{where}.id", f'another widget has the id "{ident}"')
-        seen.add(ident)
+        else:
+            seen.add(ident)
         _widget(errors, where, widget)
     return errors
 

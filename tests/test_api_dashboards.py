@@ -420,3 +420,21 @@ def test_the_server_lists_dashboards_among_its_assets(client, api, alice):
     assert path == "v1/users/(?<user>[a-zA-Z0-9_-]{1,32})/dashboards"
     listed = assert_json_ok(api.get("/" + path.replace("(?<user>[a-zA-Z0-9_-]{1,32})", "alice")))
     assert [d["dashboard"] for d in listed] == ["mine"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"widgets": None},
+        {"layout": None},
+        {"widgets": [{"id": ["not", "text"], "type": "value"}]},
+        {"widgets": [{"id": {"a": 1}}, {"id": {"a": 1}}]},
+        {"widgets": "text", "layout": {"a": 1}},
+    ],
+)
+def test_odd_json_is_a_400_never_a_500(api, assert_json_error, body):
+    """Found by schemathesis: null widgets and an id that is a list were 500s."""
+    send(api, "POST", BASE, {"dashboard": "d"})
+
+    assert_json_error(send(api, "PUT", f"{BASE}/d", body), 400)
+    assert_json_error(send(api, "POST", BASE, {"dashboard": "e", **body}), 400)

@@ -100,7 +100,10 @@ nearly = st.recursive(
 )
 widgets_like = st.lists(
     st.fixed_dictionaries(
-        {"id": st.sampled_from(["a", "b", "c"]), "type": st.sampled_from([*KINDS, 1, None])},
+        {
+            "id": st.sampled_from(["a", "b", "c"]) | json_values,
+            "type": st.sampled_from([*KINDS, 1, None]),
+        },
         optional={
             "source": nearly,
             "options": nearly,
