@@ -631,15 +631,18 @@ def test_deleting_a_user_counts_records_instead_of_listing_them(admin_client):
     bucket = BucketFactory()
     BucketRecordFactory.create_batch(5, bucket=bucket)
     user = bucket.owner
+    DashboardFactory.create_batch(2, owner=user)
 
     confirm = admin_client.get(f"/admin/auth/user/{user.pk}/delete/")
     assert confirm.status_code == 200
     assert "5 bucket records" in confirm.content.decode()
+    assert "2 dashboards" in confirm.content.decode()
 
     done = admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
     assert done.status_code == 302
     assert not Bucket.objects.filter(pk=bucket.pk).exists()
     assert not BucketRecord.objects.exists()
+    assert not Dashboard.objects.exists()
 
 
 def test_access_tokens_are_managed_in_the_admin(admin_client):
