@@ -11,7 +11,14 @@ from django.db import transaction
 from buckets.models import Bucket
 from core.db import insert_unique, save_changes, updatable
 from dashboards.models import Dashboard
-from dashboards.widgets import KINDS, Errors, layout_errors, widget_by_id, widget_errors
+from dashboards.widgets import (
+    KINDS,
+    Errors,
+    layout_errors,
+    scale,
+    widget_by_id,
+    widget_errors,
+)
 from devices.models import Device, Property
 from devices.services import property_update
 
@@ -163,7 +170,7 @@ def _control_value(widget, value):
             raise ValidationError({"value": 'a switch is turned "on" or "off"'})
         return options.get(value, value == "on")
     if kind == "slider":
-        low, high = options.get("min", 0), options.get("max", 100)
+        low, high = scale(KINDS["slider"], options)
         try:
             number = float(value)
         except (TypeError, ValueError):

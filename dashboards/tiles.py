@@ -6,7 +6,7 @@ import json
 import math
 from datetime import UTC, datetime
 
-from dashboards.widgets import GRID_COLUMNS, KINDS
+from dashboards.widgets import GRID_COLUMNS, KINDS, scale
 
 DEFAULT_SIZE = {"chart": (6, 4), "map": (6, 4), "text": (4, 2), "text_input": (4, 2)}
 SMALL_SIZE = (3, 3)
@@ -96,13 +96,9 @@ def _range_colour(value, ranges):
     return next((r["color"] for r in ranges if r["from"] <= value <= r["to"]), None)
 
 
-def _scale(options):
-    return options.get("min", 0), options.get("max", 100)
-
-
 def _gauge(data, options):
     value = data.get("value")
-    low, high = _scale(options)
+    low, high = scale(KINDS["gauge"], options)
     ranges = options.get("ranges", [])
     out = {
         "track": _arc(0, 1),
@@ -126,7 +122,7 @@ def _gauge(data, options):
 
 def _donut(data, options):
     value = data.get("value")
-    low, high = _scale(options)
+    low, high = scale(KINDS["donut"], options)
     circumference = 2 * math.pi * 40
     fraction = _fraction(value, low, high) if _is_number(value) else 0
     return {
@@ -208,7 +204,7 @@ def _control(kind, data, options):
         on_value = options.get("on", True)
         return {"on": value == on_value, "text": display(value)}
     if kind == "slider":
-        low, high = _scale(options)
+        low, high = scale(KINDS["slider"], options)
         number = value if _is_number(value) else None
         return {
             "min": low,

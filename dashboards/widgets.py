@@ -343,8 +343,7 @@ def _options(errors, where, kind, options):
     if errors:
         return
     if kind.scale:
-        low = options.get("min", kind.scale[0])
-        high = options.get("max", kind.scale[1])
+        low, high = scale(kind, options)
         if low >= high:
             errors.add(f"{where}.max", f"must be above min ({low})")
     if kind.type == "slider" and "step" in options and options["step"] <= 0:
@@ -436,6 +435,11 @@ def layout_errors(layout, widgets):
         if fits and position["x"] + position["w"] > GRID_COLUMNS:
             errors.add(f"{where}.w", f"x + w must be at most {GRID_COLUMNS} (the grid's columns)")
     return errors
+
+
+def scale(kind, options):
+    """(min, max) of a gauge, donut or slider: its options', else the kind's defaults."""
+    return options.get("min", kind.scale[0]), options.get("max", kind.scale[1])
 
 
 def widget_by_id(widgets, ident):
