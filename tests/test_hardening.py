@@ -23,6 +23,7 @@ from django.test import Client
 from django.urls import include, path, reverse
 from django.utils.log import RequireDebugTrue
 
+from dashboards.services import dashboard_create
 from devices.tokens import callback_token_for
 from tests.factories import (
     BucketExportFactory,
@@ -232,12 +233,28 @@ def owner_pages(db):
     bucket = BucketFactory(owner=user, identifier="b1")
     export = BucketExportFactory(bucket=bucket, file="f.csv")
     endpoint = EndpointFactory(owner=user, identifier="e1")
+    # A dashboard with a control widget (its form) and a chart.
+    source = {"kind": "property", "device": "d1", "property": "p1"}
+    dashboard = dashboard_create(
+        owner=user,
+        identifier="db1",
+        widgets=[
+            {"id": "w1", "type": "switch", "source": source},
+            {
+                "id": "c1",
+                "type": "chart",
+                "source": {"kind": "bucket", "bucket": "b1", "fields": ["a"]},
+            },
+        ],
+    )
     values = {
         "device": device.identifier,
         "prop": prop.identifier,
         "bucket": bucket.identifier,
         "file": export.file,
         "endpoint": endpoint.identifier,
+        "dashboard": dashboard.identifier,
+        "widget": "w1",
     }
     urls = {}
     for route in all_routes():
