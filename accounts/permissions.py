@@ -53,6 +53,7 @@ READ_ACTIONS = {
         "ReadEndpointTemplateConfig",
     ],
     "Events": ["ReadEvents"],
+    "Dashboard": ["ListDashboards", "ReadDashboard", "ReadDashboardData"],
 }
 
 PRESETS = {

@@ -269,17 +269,26 @@ _AGG = re.compile(r"(\d{1,6})([smhdw])")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
+def interval_ms(text):
+    """An interval as ``agg`` writes it (a number and s, m, h, d or w: ``30s``, ``5m``, ``1h``,
+    ``1d``, ``1w``) in milliseconds; None when ``text`` is not one (dashboards read theirs so)."""
+    match = _AGG.fullmatch(text) if isinstance(text, str) else None
+    if match is None or int(match[1]) == 0:
+        return None
+    return int(match[1]) * _UNIT_MS[match[2]]
+
+
 def _agg_param(request):
     """``agg`` as milliseconds, or None; ``agg=`` is absent (clients send it empty)."""
     raw = request.query_params.get("agg", "").strip()
     if not raw:
         return None
-    match = _AGG.fullmatch(raw)
-    if match is None or int(match[1]) == 0:
+    step = interval_ms(raw)
+    if step is None:
         raise exceptions.ValidationError(
             {"agg": "must be an interval such as 1m, 5m, 15m, 1h, 1d or 1w"}
         )
-    return int(match[1]) * _UNIT_MS[match[2]]
+    return step
 
 
 def read_records(request, bucket):

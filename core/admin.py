@@ -2,6 +2,7 @@
 
 import json
 
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
@@ -15,6 +16,16 @@ def json_preview(value, length=80):
 def json_block(value):
     """A JSON value indented, for a read-only field of a change page."""
     return format_html("<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2))
+
+
+class IndentedJSONField(forms.JSONField):
+    """JSON shown indented in its textarea, so that a configuration (an endpoint's, a
+    dashboard's widgets) is readable."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
 class OwnedAdmin(admin.ModelAdmin):

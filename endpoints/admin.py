@@ -1,23 +1,12 @@
-import json
-
 from django import forms
 from django.contrib import admin
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from core.admin import OwnedAdmin, ReadOnlyAdmin, json_block
+from core.admin import IndentedJSONField, OwnedAdmin, ReadOnlyAdmin, json_block
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 from endpoints.services import endpoint_call_enqueue
-
-
-class IndentedJSONField(forms.JSONField):
-    """JSON shown indented in its textarea, so that an endpoint's config is readable."""
-
-    def prepare_value(self, value):
-        if isinstance(value, forms.fields.InvalidJSONInput):
-            return value
-        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
 @admin.register(Endpoint)

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from buckets.models import Bucket, BucketExport, BucketRecord
+from dashboards.models import Dashboard
 from devices.models import CallbackSettings, ConnectionEvent, Device, DeviceDailyStats, Property
 from endpoints.models import Endpoint, EndpointAttempt, EndpointCall
 
@@ -145,3 +146,17 @@ class BucketExportFactory(factory.django.DjangoModelFactory):
     bucket = factory.SubFactory(BucketFactory)
     file = factory.Sequence(lambda n: f"export{n}.csv")
     data_type = BucketExport.DataType.CSV
+
+
+class DashboardFactory(factory.django.DjangoModelFactory):
+    """A dashboard; its widgets are saved as given (build them with the service to check
+    them)."""
+
+    class Meta:
+        model = Dashboard
+
+    owner = factory.SubFactory(UserFactory)
+    identifier = factory.Sequence(lambda n: f"dashboard{n}")
+    name = factory.LazyAttribute(lambda d: f"Dashboard {d.identifier}")
+    widgets = factory.LazyFunction(list)
+    layout = factory.LazyFunction(dict)

@@ -1,6 +1,7 @@
 """The Django admin for staff: every page loads, no page does a query per row, actions act and
 the callback settings inline keeps references within the device's owner."""
 
+import html
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from django.utils import timezone
 import endpoints.admin
 from buckets.models import Bucket, BucketExport, BucketRecord
 from buckets.services import export_name, export_storage
+from dashboards.models import Dashboard
 from devices.models import (
     AlertSettings,
     AlertState,
@@ -31,6 +33,7 @@ from tests.factories import (
     BucketFactory,
     BucketRecordFactory,
     ConnectionEventFactory,
+    DashboardFactory,
     DeviceDailyStatsFactory,
     DeviceFactory,
     EndpointCallFactory,
@@ -42,7 +45,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ("devices", "buckets", "endpoints")
+OUR_APPS = ("devices", "buckets", "endpoints", "dashboards")
 
 
 def _make_callback_settings():
@@ -96,6 +99,9 @@ MAKERS = {
         first_at=timezone.now(),
         last_at=timezone.now(),
     ),
+    Dashboard: lambda: DashboardFactory(
+        widgets=[{"id": "w", "type": "text", "source": {"kind": "bucket", "bucket": "gone"}}]
+    ),
 }
 
 
@@ -141,7 +147,7 @@ def test_changelist_and_change_pages_load(admin_client, model):
     assert str(obj) in changelist.content.decode()
 
 
-@pytest.mark.parametrize("model", [Device, Bucket, Endpoint, Property])
+@pytest.mark.parametrize("model", [Device, Bucket, Endpoint, Property, Dashboard])
 def test_add_page_loads(admin_client, model):
     assert admin_client.get(_url(model, "add")).status_code == 200
 
@@ -260,7 +266,7 @@ def test_rotate_token_action_invalidates_the_old_token(admin_client, client, dev
     assert new.status_code == 200
 
 
-@pytest.mark.parametrize("model", [Device, Bucket, Endpoint])
+@pytest.mark.parametrize("model", [Device, Bucket, Endpoint, Dashboard])
 def test_owner_and_id_are_fixed_once_created(admin_client, model):
     obj = MAKERS[model]()
 
@@ -569,6 +575,38 @@ def test_endpoint_config_is_checked(admin_client):
     assert "http:// or https://" in response.content.decode()
 
 
+def test_dashboard_widgets_are_edited_as_json_and_checked_like_the_apis(admin_client):
+    device = DeviceFactory(identifier="sensor1")
+    other = DeviceFactory(identifier="elsewhere")
+    dashboard = DashboardFactory(owner=device.owner)
+    url = _url(Dashboard, "change", dashboard.pk)
+    form = _form_data(admin_client.get(url))
+    status = {"id": "s", "type": "device_status", "source": {"kind": "device", "device": "x"}}
+
+    refused = admin_client.post(
+        url,
+        form
+        | {
+            "widgets": json.dumps(
+                [status | {"source": {"kind": "device", "device": other.identifier}}]
+            )
+        },
+    )
+    saved = admin_client.post(
+        url,
+        form
+        | {"widgets": json.dumps([status | {"source": {"kind": "device", "device": "sensor1"}}])},
+    )
+
+    assert refused.status_code == 200
+    assert 'widgets[0].source.device: you have no device "elsewhere"' in html.unescape(
+        refused.content.decode()
+    )
+    assert saved.status_code == 302, saved.context["errors"]
+    dashboard.refresh_from_db()
+    assert dashboard.widgets[0]["source"]["device"] == "sensor1"
+
+
 def test_call_page_shows_its_attempts(admin_client):
     attempt = _make_endpoint_attempt()
 
@@ -601,15 +639,18 @@ def test_deleting_a_user_counts_records_instead_of_listing_them(admin_client):
     bucket = BucketFactory()
     BucketRecordFactory.create_batch(5, bucket=bucket)
     user = bucket.owner
+    DashboardFactory.create_batch(2, owner=user)
 
     confirm = admin_client.get(f"/admin/auth/user/{user.pk}/delete/")
     assert confirm.status_code == 200
     assert "5 bucket records" in confirm.content.decode()
+    assert "2 dashboards" in confirm.content.decode()
 
     done = admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
     assert done.status_code == 302
     assert not Bucket.objects.filter(pk=bucket.pk).exists()
     assert not BucketRecord.objects.exists()
+    assert not Dashboard.objects.exists()
 
 
 def test_access_tokens_are_managed_in_the_admin(admin_client):

@@ -24,6 +24,7 @@ from django.urls import include, path, reverse
 from django.utils.log import RequireDebugTrue
 
 from accounts.services import access_token_create
+from dashboards.services import dashboard_create
 from devices.tokens import callback_token_for
 from tests.factories import (
     BucketExportFactory,
@@ -234,6 +235,20 @@ def owner_pages(db):
     export = BucketExportFactory(bucket=bucket, file="f.csv")
     endpoint = EndpointFactory(owner=user, identifier="e1")
     token = access_token_create(owner=user, identifier="t1", name="Token")
+    # A dashboard with a control widget (its form) and a chart.
+    source = {"kind": "property", "device": "d1", "property": "p1"}
+    dashboard = dashboard_create(
+        owner=user,
+        identifier="db1",
+        widgets=[
+            {"id": "w1", "type": "switch", "source": source},
+            {
+                "id": "c1",
+                "type": "chart",
+                "source": {"kind": "bucket", "bucket": "b1", "fields": ["a"]},
+            },
+        ],
+    )
     values = {
         "device": device.identifier,
         "prop": prop.identifier,
@@ -241,6 +256,8 @@ def owner_pages(db):
         "file": export.file,
         "endpoint": endpoint.identifier,
         "token": token.identifier,
+        "dashboard": dashboard.identifier,
+        "widget": "w1",
     }
     urls = {}
     for route in all_routes():

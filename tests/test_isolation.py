@@ -30,6 +30,7 @@ from django.urls import URLResolver, get_resolver, resolve
 from accounts.auth import access_token_value
 from accounts.models import AccessToken
 from buckets.models import Bucket, BucketExport, BucketRecord
+from dashboards.models import Dashboard
 from devices.models import Device, Property
 from devices.tokens import callback_token_for
 from endpoints.models import Endpoint, EndpointCall
@@ -37,6 +38,7 @@ from tests.factories import (
     BucketExportFactory,
     BucketFactory,
     BucketRecordFactory,
+    DashboardFactory,
     DeviceFactory,
     EndpointCallFactory,
     EndpointFactory,
@@ -66,7 +68,18 @@ PUBLIC = {
 # Routes every signed-in user may read: the same for everyone.
 SHARED = {"api-endpoint-templates", "api-endpoint-template"}
 # Path parameters that name one of A's objects (console pages answer 404 for them).
-OBJECT_KWARGS = {"device", "bucket", "endpoint", "property", "prop", "file", "token", "object_id"}
+OBJECT_KWARGS = {
+    "device",
+    "bucket",
+    "endpoint",
+    "property",
+    "prop",
+    "file",
+    "token",
+    "object_id",
+    "dashboard",
+    "widget",
+}
 
 walked = {"routes": 0, "requests": 0}
 
@@ -152,6 +165,7 @@ class Tenant:
     token: AccessToken
     secrets: list  # strings that only A's data contains
     identifiers: list  # A's identifiers (a request may name them; a body must not add others)
+    dashboard: Dashboard
 
 
 @pytest.fixture
@@ -190,6 +204,25 @@ def alice(db):
     token = AccessToken.objects.create(
         owner=user, identifier="alice_token_3f9", name="Alpha Token Name 0a4"
     )
+    # A control widget: its form would write A's property.
+    dashboard = DashboardFactory(
+        owner=user,
+        identifier="alice_dash_6e1",
+        name="Alpha Dashboard Name 3b7",
+        description="alpha dashboard description 5c2",
+        widgets=[
+            {
+                "id": "alice_widget_9d2",
+                "type": "switch",
+                "title": "Alpha Widget Title 1f8",
+                "source": {
+                    "kind": "property",
+                    "device": device.identifier,
+                    "property": prop.identifier,
+                },
+            }
+        ],
+    )
     secrets = [
         user.email,
         device.name,
@@ -206,6 +239,9 @@ def alice(db):
         callback_token_for(device),
         access_token_value(token),
         endpoint.secret,
+        dashboard.name,
+        dashboard.description,
+        "Alpha Widget Title 1f8",
     ]
     identifiers = [
         user.username,
@@ -215,8 +251,12 @@ def alice(db):
         endpoint.identifier,
         export.file,
         token.identifier,
+        dashboard.identifier,
+        "alice_widget_9d2",
     ]
-    return Tenant(user, device, prop, bucket, endpoint, export, token, secrets, identifiers)
+    return Tenant(
+        user, device, prop, bucket, endpoint, export, token, secrets, identifiers, dashboard
+    )
 
 
 def snapshot(tenant):
@@ -237,6 +277,9 @@ def snapshot(tenant):
         "endpoints": list(Endpoint.objects.filter(owner=tenant.user).values_list("name", "config")),
         "calls": EndpointCall.objects.filter(endpoint__owner=tenant.user).count(),
         "tokens": list(AccessToken.objects.filter(owner=tenant.user).values_list("enabled")),
+        "dashboards": list(
+            Dashboard.objects.filter(owner=tenant.user).values_list("name", "widgets", "layout")
+        ),
     }
 
 
@@ -255,6 +298,7 @@ def _admin_object_id(tenant, pattern):
         ("buckets", "bucketrecord"): BucketRecord.objects.filter(bucket=tenant.bucket).first(),
         ("endpoints", "endpoint"): tenant.endpoint,
         ("endpoints", "endpointcall"): EndpointCall.objects.filter(device=tenant.device).first(),
+        ("dashboards", "dashboard"): tenant.dashboard,
     }
     parts = pattern.split("/")
     found = owned.get(tuple(parts[1:3]))
@@ -271,6 +315,8 @@ def url_for(route, tenant):
         "endpoint": tenant.endpoint.identifier,
         "file": tenant.export.file,
         "token": tenant.token.identifier,
+        "dashboard": tenant.dashboard.identifier,
+        "widget": "alice_widget_9d2",
         "version": "v2",  # v1 of the bucket read is the v1 data route, walked on its own
         "object_id": _admin_object_id(tenant, route.pattern),
         "id": str(tenant.user.pk),  # the admin's password change page of a user

@@ -3,16 +3,17 @@ so a new import that closes a cycle fails here, not in production's import order
 
 The layers, bottom up: ``core`` (shared pieces, imports no app), then the apps: ``accounts`` (API
 logins and tokens), ``buckets`` and ``endpoints`` (beside each other), then ``devices``, whose
-callback writes buckets, calls endpoints and takes owners' tokens. An app imports only what is
-below it; the project package ``thinger_http`` (settings, URLs, WSGI, Celery, the user admin) is
-above them all and imported by none.
+callback writes buckets, calls endpoints and takes owners' tokens, then ``dashboards``, which
+read devices and buckets. An app imports only what is below it; the project package
+``thinger_http`` (settings, URLs, WSGI, Celery, the user admin) is above them all and imported by
+none.
 """
 
 import ast
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-LAYERS = {"core": 0, "accounts": 1, "buckets": 1, "endpoints": 1, "devices": 2}
+LAYERS = {"core": 0, "accounts": 1, "buckets": 1, "endpoints": 1, "devices": 2, "dashboards": 3}
 
 
 def imports_between_packages():

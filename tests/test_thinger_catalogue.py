@@ -23,7 +23,9 @@ def test_the_asset_catalogue_is_public_and_ignores_a_bad_bearer(client, authoriz
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
     assets = response.json()
-    assert {"device", "bucket", "endpoint", "token"} <= {item["asset"] for item in assets}
+    assert {"device", "bucket", "endpoint", "token", "dashboard"} <= {
+        item["asset"] for item in assets
+    }
     for item in assets:
         assert set(item) == {"asset", "category", "paths", "role"}
         assert item["role"] == "user"
@@ -37,6 +39,7 @@ def test_each_assets_list_route_is_the_users_list_of_that_asset(alice, bearer_cl
         "bucket": alice.bucket.identifier,
         "endpoint": alice.endpoint.identifier,
         "token": alice.token.identifier,
+        "dashboard": alice.dashboard.identifier,
     }
 
     for item in owner.get("/v1/server/assets").json():
@@ -152,11 +155,17 @@ def iterate_like_node_red(client, username, asset, count):
     raise AssertionError(f"{asset}: the iterator never saw a short page")
 
 
-@pytest.mark.parametrize("asset", ["device", "bucket", "endpoint", "token"])
+@pytest.mark.parametrize("asset", ["device", "bucket", "endpoint", "token", "dashboard"])
 @pytest.mark.parametrize("how_many", [0, 2, 3, 4])
 def test_the_node_red_asset_iterator_sees_each_asset_once_and_stops(bearer_client, asset, how_many):
     from accounts.services import access_token_create
-    from tests.factories import BucketFactory, DeviceFactory, EndpointFactory, UserFactory
+    from tests.factories import (
+        BucketFactory,
+        DashboardFactory,
+        DeviceFactory,
+        EndpointFactory,
+        UserFactory,
+    )
 
     owner = UserFactory(username="iter")
     make = {
@@ -164,6 +173,7 @@ def test_the_node_red_asset_iterator_sees_each_asset_once_and_stops(bearer_clien
         "bucket": lambda i: BucketFactory(owner=owner, identifier=f"a{i}"),
         "endpoint": lambda i: EndpointFactory(owner=owner, identifier=f"a{i}"),
         "token": lambda i: access_token_create(owner=owner, identifier=f"a{i}", name=f"a{i}"),
+        "dashboard": lambda i: DashboardFactory(owner=owner, identifier=f"a{i}"),
     }[asset]
     for i in range(how_many):
         make(i)

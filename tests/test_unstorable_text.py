@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from accounts.models import AccessToken
 from buckets.models import BucketRecord
 from core.text import UNSTORABLE_MESSAGE
+from dashboards.models import Dashboard
 from devices.models import Device, Property
 from endpoints.models import EndpointCall
 from tests.factories import (
     BucketFactory,
+    DashboardFactory,
     DeviceFactory,
     EndpointFactory,
     PropertyFactory,
@@ -36,6 +38,7 @@ def owner():
     BucketFactory(owner=owner, identifier="b1")
     PropertyFactory(device=device, identifier="p", value={"on": True})
     EndpointFactory(owner=owner, identifier="e1")
+    DashboardFactory(owner=owner, identifier="db1")
     return owner
 
 
@@ -53,6 +56,7 @@ def snapshot():
         BucketRecord.objects.count(),
         EndpointCall.objects.count(),
         AccessToken.objects.count(),
+        list(Dashboard.objects.values_list("identifier", "widgets", "layout").order_by("pk")),
     )
 
 
@@ -86,6 +90,26 @@ BODIES = {
         "POST",
         "/v1/users/alice/tokens",
         lambda bad: {"token": "t1", "name": "t", "allow": {bad: {}}, "deny": {}},
+    ),
+    "dashboard widget": (
+        "POST",
+        "/v1/users/alice/dashboards",
+        lambda bad: {
+            "dashboard": "db2",
+            "widgets": [
+                {
+                    "id": "w",
+                    "type": "text",
+                    "title": bad,
+                    "source": {"kind": "bucket", "bucket": "b1"},
+                }
+            ],
+        },
+    ),
+    "dashboard layout key": (
+        "PUT",
+        "/v1/users/alice/dashboards/db1",
+        lambda bad: {"layout": {bad: {"x": 0, "y": 0, "w": 1, "h": 1}}},
     ),
     "export file name": (
         "POST",

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from dashboards.models import Dashboard
 from devices.selectors import users_owned_counts
 from devices.services import users_delete
 
@@ -26,6 +27,10 @@ class OwnerUserAdmin(UserAdmin):
         if any(not self.has_delete_permission(request, user) for user in users):
             perms_needed.add(User._meta.verbose_name)
         owned = users_owned_counts(users)
+        # Dashboards are above devices, which cannot count them: they go with their owner.
+        dashboards = Dashboard.objects.filter(owner__in=users).count()
+        if dashboards:
+            owned.append((Dashboard, dashboards))
         summary = [str(user) for user in users] + [
             f"{count} {model._meta.verbose_name_plural}" for model, count in owned
         ]

@@ -23,6 +23,7 @@ ASSETS = {
     "device": ("devices", "api-devices"),
     "bucket": ("data", "api-buckets"),
     "endpoint": ("endpoints", "api-endpoints"),
+    "dashboard": ("dashboards", "api-dashboards"),
     "token": ("security", "api-tokens"),
 }
 _USER = "__user__"

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "devices",
     "buckets",
     "endpoints",
+    "dashboards",
 ]
 
 MIDDLEWARE = [

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("buckets.urls")),
     path("", include("endpoints.urls")),
+    path("", include("dashboards.urls")),
     # The browser console.
     path("login/", console.LoginView.as_view(), name="console-login"),
     path("logout/", console.LogoutView.as_view(), name="console-logout"),
@@ -36,6 +37,7 @@ urlpatterns = [
     path("", include("buckets.console_urls")),
     path("", include("endpoints.console_urls")),
     path("", include("accounts.console_urls")),
+    path("", include("dashboards.console_urls")),
     path("", console.home, name="console-home"),
 ]
 

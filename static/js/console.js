@@ -181,6 +181,10 @@
     var pad = data.bounds ? 0 : Math.max(0, (120000 - (data.span || 0)) / 2);
     var min = data.bounds ? data.bounds[0] : (pad ? data.first - pad : undefined);
     var max = data.bounds ? data.bounds[1] : (pad ? data.first + (data.span || 0) + pad : undefined);
+    // On a dark background (a dashboard widget's): light text and faint grid lines.
+    var ink = data.dark ? "#cbd5e1" : undefined;
+    var gridColour = data.dark ? "rgba(248, 250, 252, 0.12)" : "#eef2f7";
+    var border = data.dark ? { color: gridColour } : undefined;
     return {
       type: "line",
       data: {
@@ -198,7 +202,7 @@
         responsive: true, maintainAspectRatio: false, animation: false, parsing: false,
         interaction: { mode: "nearest", axis: "x", intersect: false },
         plugins: {
-          legend: legend,
+          legend: { position: legend.position, labels: Object.assign({}, legend.labels, { color: ink }) },
           tooltip: { callbacks: { title: function (items) {
             if (!items.length) return "";
             // Means are drawn at the start of their interval.
@@ -208,13 +212,13 @@
           } } }
         },
         scales: {
-          x: { type: "linear", grid: { display: false }, min: min, max: max,
-            title: { display: true, text: "Time (" + (browserZone || "local") + ")" },
+          x: { type: "linear", grid: { display: false }, border: border, min: min, max: max,
+            title: { display: true, color: ink, text: "Time (" + (browserZone || "local") + ")" },
             afterBuildTicks: function (axis) { axis.ticks = timeTicks(axis.min, axis.max); },
-            ticks: { autoSkip: false, maxRotation: 0, callback: function (v) {
+            ticks: { color: ink, autoSkip: false, maxRotation: 0, callback: function (v) {
               return timeTickLabel(v, axisSpan(this));
             } } },
-          y: { grid: { color: "#eef2f7" } }
+          y: { grid: { color: gridColour }, border: border, ticks: { color: ink } }
         }
       }
     };
@@ -429,6 +433,13 @@
   }
   document.addEventListener("change", function (event) {
     if (event.target.closest("#field-mode")) syncAlertMode();
+  });
+
+  // Sliders: <input type="range" data-range-output="id"> shows its value in that element.
+  document.addEventListener("input", function (event) {
+    var target = event.target.getAttribute && event.target.getAttribute("data-range-output");
+    var output = target && document.getElementById(target);
+    if (output) output.textContent = event.target.value;
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from dashboards.services import dashboard_create
 from devices.models import ConnectionEvent
 from tests.browser.conftest import screenshots_folder
 from tests.factories import (
@@ -20,6 +21,7 @@ from tests.factories import (
     BucketFactory,
     BucketRecordFactory,
     ConnectionEventFactory,
+    DashboardFactory,
     DeviceDailyStatsFactory,
     DeviceFactory,
     EndpointAttemptFactory,
@@ -55,6 +57,9 @@ PAGES = [
     ("endpoint-edit", "/endpoints/notify/edit"),
     ("alerts", "/alerts/"),
     ("device-alerts", "/devices/sensor1/alerts"),
+    ("dashboards", "/dashboards/"),
+    ("dashboard", "/dashboards/greenhouse/"),
+    ("dashboard-edit", "/dashboards/greenhouse/edit"),
     ("not-found", "/devices/no-such-device/"),
 ]
 
@@ -142,6 +147,51 @@ def seed():
         sensor, write_bucket=greenhouse, set_property=state, call_endpoint=notify, timeout=10
     )
 
+    source = {"kind": "property", "device": "sensor1", "property": "state"}
+    dashboard_create(
+        owner=alice,
+        identifier="greenhouse",
+        name="Greenhouse",
+        description=LONG_NAME,
+        widgets=[
+            {
+                "id": "threshold",
+                "type": "value",
+                "title": LONG_NAME,
+                "subtitle": LONG_NAME,
+                "source": {**source, "field": "threshold"},
+                "options": {"unit": "°C"},
+            },
+            {"id": "level", "type": "gauge", "source": {**source, "field": "threshold"}},
+            {"id": "led", "type": "led", "source": {**source, "field": "led"}},
+            {
+                "id": "status",
+                "type": "device_status",
+                "source": {"kind": "device", "device": "sensor1"},
+            },
+            {"id": "schedule", "type": "text", "source": {**source, "field": "schedule"}},
+            {
+                "id": "history",
+                "type": "chart",
+                "source": {
+                    "kind": "bucket",
+                    "bucket": "greenhouse",
+                    "fields": ["temperature", "humidity"],
+                    "range": {"last": "2h"},
+                },
+            },
+            {
+                "id": "switch",
+                "type": "switch",
+                "source": {**source, "field": "led"},
+                "options": {"on": "on", "off": "off"},
+            },
+        ],
+    )
+    DashboardFactory(
+        owner=alice, identifier="long_dashboard", name=LONG_NAME, description=LONG_NAME
+    )
+
 
 def log_in(page):
     page.goto("/login/")
@@ -184,7 +234,7 @@ CUT = "el => el.scrollWidth > el.clientWidth && getComputedStyle(el).textOverflo
 def assert_lists_keep_one_line(page, name):
     """A list shows the 255-character name on one line, cut, with the whole name in its title;
     the devices' type on one line too."""
-    if name not in ("devices", "buckets", "endpoints"):
+    if name not in ("devices", "buckets", "endpoints", "dashboards"):
         return
     long_name = page.locator(f'.name-cell .truncate[title="{LONG_NAME}"]').first
     assert long_name.evaluate(ONE_LINE) and long_name.evaluate(CUT), name
