@@ -8,8 +8,8 @@ import json
 
 from django import forms
 
+from core.forms import parse_json_text
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-from core.text import validate_storable
 from devices.models import CALLBACK_ACTIONS, QUIET_MAX_MINUTES, TIMEOUT_MAX_MINUTES, Device
 
 ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
@@ -169,15 +169,7 @@ class JSONValueField(forms.CharField):
         text = super().to_python(value).strip()
         if not text:
             return None
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(
-                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}). "
-                'Text must be in double quotes, e.g. "on".'
-            ) from None
-        validate_storable(value)
-        return value
+        return parse_json_text(text, hint='Text must be in double quotes, e.g. "on".')
 
 
 def json_text(value):

@@ -480,6 +480,44 @@ def test_add_property_with_bad_json_says_why(console, user):
     assert not Property.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("NaN", "This is not valid JSON: NaN is not a JSON number (line 1, column 1)."),
+        (
+            '{"low": -Infinity}',
+            "This is not valid JSON: -Infinity is not a JSON number (line 1, column 9).",
+        ),
+        (
+            '{\n  "label": "Infinity",\n  "high": Infinity\n}',
+            "This is not valid JSON: Infinity is not a JSON number (line 3, column 11).",
+        ),
+        (
+            '{"big": 1e400}',
+            "This JSON cannot be stored: the number 1e400 is too large (line 1, column 9).",
+        ),
+        (
+            "[" + "9" * 5000 + "]",
+            f"This JSON cannot be stored: the number {'9' * 20}… is too large (line 1, column 2).",
+        ),
+        ("[" * 100_000, "This JSON cannot be stored: it is nested too deeply."),
+    ],
+)
+def test_property_value_json_cannot_hold_says_what_and_where(console, user, value, message):
+    """NaN and Infinity (which Python would read), numbers too large and nesting too deep are
+    explained like any other JSON mistake, on the field, never a 500."""
+    DeviceFactory(owner=user, identifier="sensor1")
+
+    response = console.post(
+        reverse("console-property-create", args=["sensor1"]),
+        {"identifier": "state", "value": value},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["value"] == [message]
+    assert not Property.objects.exists()
+
+
 def test_add_duplicate_property(console, user):
     device = DeviceFactory(owner=user, identifier="sensor1")
     PropertyFactory(device=device, identifier="state")
