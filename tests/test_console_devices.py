@@ -282,6 +282,65 @@ def test_callback_overview_shows_url_token_curl_and_postman(console, user, setti
     assert response.context["subtab"] == "overview"
 
 
+def test_callback_overview_opened_at_another_address_says_so(console, user, settings):
+    """The URLs shown are PUBLIC_URL's (what devices are given); opened at another address, the
+    page says so and gives the URL on that address too."""
+    settings.PUBLIC_URL = "https://iot.example.com"
+    DeviceFactory(owner=user, identifier="sensor1")
+    path = "/v3/users/alice/devices/sensor1/callback/data"
+
+    response = console.get(
+        reverse("console-device-callback", args=["sensor1"]), HTTP_HOST="192.168.1.20:8000"
+    )
+    body = response.content.decode()
+
+    assert f'id="callback-url" value="https://iot.example.com{path}"' in body
+    assert 'id="other-address"' in body
+    assert 'You opened the console at <span class="mono">http://192.168.1.20:8000</span>' in body
+    assert f'id="callback-url-here" value="http://192.168.1.20:8000{path}"' in body
+    assert response.context["other_address"] == {
+        "base": "http://192.168.1.20:8000",
+        "url": f"http://192.168.1.20:8000{path}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host", "secure"),
+    [
+        ("https://iot.example.com", "iot.example.com", True),
+        ("https://iot.example.com", "IOT.example.com:443", True),
+        # Behind a proxy that ends TLS and says nothing: the same host is the same address.
+        ("https://iot.example.com", "iot.example.com", False),
+        ("http://localhost:8000", "localhost:8000", False),
+    ],
+)
+def test_callback_overview_at_public_url_has_no_note(
+    console, user, settings, public_url, host, secure
+):
+    settings.PUBLIC_URL = public_url
+    DeviceFactory(owner=user, identifier="sensor1")
+
+    response = console.get(
+        reverse("console-device-callback", args=["sensor1"]), HTTP_HOST=host, secure=secure
+    )
+
+    assert response.context["other_address"] is None
+    assert 'id="other-address"' not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host"),
+    [("http://localhost:8000", "127.0.0.1:8000"), ("http://localhost:8000", "localhost:8001")],
+)
+def test_another_host_or_port_is_another_address(console, user, settings, public_url, host):
+    settings.PUBLIC_URL = public_url
+    DeviceFactory(owner=user, identifier="sensor1")
+
+    response = console.get(reverse("console-device-callback", args=["sensor1"]), HTTP_HOST=host)
+
+    assert response.context["other_address"]["base"] == f"http://{host}"
+
+
 def test_callback_example_body_is_the_last_record(console, user):
     device = DeviceFactory(owner=user, identifier="sensor1")
     bucket = BucketFactory(owner=user, identifier="b1")
