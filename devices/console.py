@@ -372,6 +372,8 @@ def device_callback_settings(request, device):
     form = CallbackSettingsForm(
         request.POST or None, initial=CallbackSettingsForm.initial_for(callback), **choices
     )
+    # Back from creating a bucket, endpoint or property for an action (_create_url).
+    form.choose(request.GET.get("choose"), request.GET.get("created"))
     if request.method == "POST" and form.is_valid():
         try:
             services.callback_settings_update(
@@ -389,8 +391,24 @@ def device_callback_settings(request, device):
         subtab="settings",
         subtab_items=tabs_for("device-callback", device, [device.identifier]),
         form=form,
+        rows=[
+            {**row, "create_url": _create_url(device, row["action"], row["kind"])}
+            for row in form.bound_rows()
+        ],
     )
     return render(request, "console/devices/callback_settings.html", context)
+
+
+def _create_url(device, action, kind):
+    """The page creating a bucket, endpoint or property for ``action``, which comes back to the
+    settings with it chosen (``?next=...?choose=<action>``, then ``&created=<id>``)."""
+    create = {
+        "bucket": reverse("console-bucket-create"),
+        "endpoint": reverse("console-endpoint-create"),
+        "property": reverse("console-property-create", args=[device.identifier]),
+    }[kind]
+    back = reverse("console-device-callback-settings", args=[device.identifier])
+    return f"{create}?{urlencode({'next': f'{back}?choose={action}'})}"
 
 
 # Dashboard: Properties.

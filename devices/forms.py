@@ -108,6 +108,8 @@ class CallbackSettingsForm(forms.Form):
                 label=f"{label}: {kind}",
                 required=False,
                 choices=[("", f"Choose {_article(kind)} {kind}…"), *sources[kind]],
+                # console.js adds a box that narrows the options (search "Search buckets…").
+                widget=forms.Select(attrs={"data-searchable": _PLURALS[kind]}),
             )
             self.rows.append(
                 {
@@ -124,6 +126,18 @@ class CallbackSettingsForm(forms.Form):
             {**row, "toggle": self[f"{row['action']}_on"], "select": self[row["action"]]}
             for row in self.rows
         ]
+
+    def choose(self, action, identifier):
+        """Start with ``identifier`` chosen for ``action`` and the action ticked (the page comes
+        back from creating it); nothing when either is not one of the form's. True if chosen."""
+        if action not in CALLBACK_ACTIONS or self.is_bound:
+            return False
+        if not identifier or not self.fields[action].valid_value(identifier):
+            return False
+        self.initial.update({action: identifier, f"{action}_on": True})
+        for row in self.rows:
+            row["just_created"] = row["action"] == action
+        return True
 
     def clean(self):
         data = super().clean()
@@ -150,6 +164,9 @@ class CallbackSettingsForm(forms.Form):
             initial[f"{action}_on"] = target is not None
             initial[action] = target.identifier if target is not None else ""
         return initial
+
+
+_PLURALS = {"bucket": "buckets", "endpoint": "endpoints", "property": "properties"}
 
 
 def _article(noun):
