@@ -182,6 +182,8 @@ class ObjectEditView(OwnedObjectMixin, View):
             else:
                 message = self.created_message if obj is None else self.saved_message
                 messages.success(request, message.format(obj=saved))
+                for warning in self.warnings(saved):
+                    messages.warning(request, warning)
                 if obj is None and self.next_url():
                     return redirect(with_query(self.next_url(), created=saved.identifier))
                 return redirect(self.get_return_url(saved, created=obj is None))
@@ -204,6 +206,10 @@ class ObjectEditView(OwnedObjectMixin, View):
     def save(self, obj, form):
         """Create (``obj`` is None) or update through the app's service; the object saved."""
         raise NotImplementedError
+
+    def warnings(self, obj):
+        """What to know about the object saved, though it is valid (messages after the save's)."""
+        return []
 
     def form_errors(self, form, exc):
         """The service's errors on the form; those of no field of the form on the identifier

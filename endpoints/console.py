@@ -22,6 +22,7 @@ from core.console import (
 )
 from endpoints import services
 from endpoints.forms import CONFIG_FORMS, EndpointForm, TestCallForm, config_forms
+from endpoints.kinds import refused_target
 from endpoints.models import Endpoint, EndpointCall
 from endpoints.selectors import endpoint_calls, endpoints_of
 
@@ -113,6 +114,16 @@ class EndpointEditView(_EndpointPage, ObjectEditView):
                 owner=self.request.user, config=config, **form.cleaned_data
             )
         return services.endpoint_update(endpoint=obj, config=config, **form.cleaned_data)
+
+    def warnings(self, obj):
+        """Saved even so (the guard's setting and the name's addresses may change, and the API
+        takes it): say at once that the address guard will refuse its calls."""
+        refused = refused_target(obj.type, obj.config)
+        return (
+            [f"Endpoint {obj.identifier} saved, but its calls will be refused: {refused}."]
+            if refused
+            else []
+        )
 
     def form_errors(self, form, exc):
         _apply_errors(form, self.chosen, exc)
