@@ -168,7 +168,7 @@ def test_console_create_warns_and_saves(console, user, names):
         ("success", "Endpoint hook created. Send it a test call below."),
         (
             "warning",
-            "Endpoint hook saved, but its calls will be refused: nodered.lan resolves to "
+            "Its calls will be refused: nodered.lan resolves to "
             "192.168.1.30 (private), and this server's endpoints may not reach loopback, private "
             "or link-local addresses (ENDPOINTS_ALLOW_PRIVATE_NETWORKS is off).",
         ),
