@@ -9,6 +9,8 @@ from playwright.sync_api import expect
 
 from endpoints.models import EndpointCall
 from tests.factories import (
+    BucketFactory,
+    BucketRecordFactory,
     DeviceFactory,
     EndpointAttemptFactory,
     EndpointCallFactory,
@@ -139,4 +141,41 @@ def test_call_log_filter_open_and_retry(page, settings, receiver, eager_tasks, w
     expect(page.get_by_role("button", name="Retry")).to_have_count(0)
     assert EndpointCall.objects.get(pk=failed.pk).status == "succeeded"
     assert receiver.requests[-1].json() == {"temperature": 30.5, "note": "too hot"}
+    fits(page, width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_bucket_records_as_columns(page, width):
+    alice = UserFactory(username="alice")
+    bucket = BucketFactory(owner=alice, identifier="greenhouse")
+    t0 = 1_700_000_000_000
+    for i in range(30):
+        BucketRecordFactory(
+            bucket=bucket,
+            ts=t0 + i * 60_000,
+            value={"temperature": 20 + i / 10, "humidity": 50 - i, "door": "closed"},
+            device="sensor1",
+        )
+    BucketRecordFactory(bucket=bucket, ts=t0 + 31 * 60_000, value={"gps": {"lat": 41.4}})
+    log_in(page, width)
+
+    page.goto("/buckets/greenhouse/")
+
+    expect(page.locator("#record-total")).to_have_text("31 records")
+    table = page.locator("#records-table")
+    rows = table.locator("tbody tr")
+    expect(rows).to_have_count(25)
+    # The newest is not flat: its JSON spans the columns.
+    expect(rows.nth(0).locator("td.value-cell")).to_have_text('{"gps": {"lat": 41.4}}')
+    newest_flat = rows.nth(1).locator("td.field-cell")
+    expect(newest_flat).to_have_text(["closed", "21", "22.9"])
+    if width >= 900:
+        expect(table.locator("thead th")).to_have_text(
+            ["Time (UTC)", "Device", "door", "humidity", "temperature"]
+        )
+    else:  # a card per record, each field with its name
+        label = newest_flat.nth(2).evaluate("el => getComputedStyle(el, '::before').content")
+        assert label == '"temperature"'
+        expect(newest_flat.nth(2)).to_be_visible()
+    expect(rows.nth(1)).to_contain_text("sensor1")
     fits(page, width)
