@@ -28,6 +28,7 @@ from tests.factories import (
     BucketExportFactory,
     BucketFactory,
     DeviceFactory,
+    EndpointCallFactory,
     EndpointFactory,
     PropertyFactory,
     UserFactory,
@@ -233,6 +234,7 @@ def owner_pages(db):
     export = BucketExportFactory(bucket=bucket, file="f.csv")
     endpoint = EndpointFactory(owner=user, identifier="e1")
     values = {
+        "call": EndpointCallFactory(endpoint=endpoint, status="failed").pk,  # Retry is a form
         "device": device.identifier,
         "prop": prop.identifier,
         "bucket": bucket.identifier,
