@@ -104,6 +104,52 @@ class BucketDeleteView(_BucketPage, ObjectDeleteView):
         services.bucket_delete(bucket=obj)
 
 
+# Records as columns.
+
+RECORD_COLUMNS_MAX = 12  # more keys than this on a page: one Value column of JSON
+RECORD_COUNT_LIMIT = 100_000  # the records are counted up to this many, no further
+
+
+def _is_flat(value):
+    """An object whose every value is text, a number, true, false or null."""
+    return isinstance(value, dict) and not any(isinstance(v, dict | list) for v in value.values())
+
+
+def _cell(fields, key):
+    """A record's field as a table cell shows it: text as it is, other values as JSON."""
+    if key not in fields:
+        return {"label": key, "text": "", "kind": "missing"}
+    value = fields[key]
+    if isinstance(value, str):
+        return {"label": key, "text": value, "kind": "text"}
+    kind = "number" if isinstance(value, int | float) and not isinstance(value, bool) else "json"
+    return {"label": key, "text": json.dumps(value), "kind": kind}
+
+
+def _record_columns(records):
+    """The records table's columns: the keys of the page's records that are flat objects,
+    sorted as the exports' columns are; each such record gets its ``cells``, the others show
+    their JSON across the columns. None (one Value column) when no record is flat, or when they
+    have more than RECORD_COLUMNS_MAX keys between them."""
+    keys = sorted(
+        {key for record in records if record["fields"] is not None for key in record["fields"]}
+    )
+    if not keys or len(keys) > RECORD_COLUMNS_MAX:
+        return None
+    for record in records:
+        if record["fields"] is not None:
+            record["cells"] = [_cell(record["fields"], key) for key in keys]
+    return keys
+
+
+def _record_total(bucket):
+    """The bucket's number of records as the page says it (counted up to RECORD_COUNT_LIMIT)."""
+    count = selectors.bucket_record_count(bucket=bucket, limit=RECORD_COUNT_LIMIT)
+    if count > RECORD_COUNT_LIMIT:
+        return f"More than {RECORD_COUNT_LIMIT:,} records"
+    return f"{count:,} record{'s' if count != 1 else ''}"
+
+
 def _records_page(bucket, before):
     """A page of records, newest first, older than ``before`` (ms) when given, and the ``ts`` to
     ask for the next (older) page, or None."""
@@ -116,6 +162,7 @@ def _records_page(bucket, before):
             "at": ms_to_datetime(ts),
             "value": json.dumps(value, ensure_ascii=False),
             "device": device,
+            "fields": value if _is_flat(value) else None,
         }
         for ts, value, device in rows[:RECORDS_PER_PAGE]
     ]
@@ -179,6 +226,8 @@ def bucket_detail(request, bucket):
         "section": SECTION,
         "bucket": bucket,
         "records": records,
+        "record_columns": _record_columns(records),
+        "record_total": _record_total(bucket),
         "before": before,
         "older": older,
         "range_form": range_form,

@@ -6,10 +6,11 @@ declares its own from.
 Each app keeps its own pages in ``<app>/console.py``; the templates are under ``templates/console``.
 """
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -20,6 +21,7 @@ from django.core.paginator import Paginator
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
 
@@ -60,6 +62,28 @@ def add_service_errors(form, exc: ValidationError, *, non_field_to=None):
             target = None
         for message in texts:
             form.add_error(target, message)
+
+
+def local_path(value):
+    """``value`` when it is a path on this site (``/devices/...``), else None: a ``next``
+    parameter never leads to another site (``//host``, ``https://host``, ``/\\host``, control
+    characters that browsers drop)."""
+    if not value or not value.startswith("/"):
+        return None
+    if any(char.isspace() or unicodedata.category(char)[0] == "C" for char in value):
+        return None
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts=None):
+        return None
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else None
+
+
+def with_query(url, **params):
+    """``url`` with ``params`` set in its query string (replacing the same names)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query += list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 # Redirect after every POST, a form with errors too: the form is kept in the session and the page
@@ -128,6 +152,9 @@ class ObjectEditView(OwnedObjectMixin, View):
     GET shows the form: blank to create, filled by ``initial(obj)`` to edit. A valid POST calls
     ``save``; the service's ValidationError goes back onto the form (``form_errors``), success
     flashes a message and redirects.
+
+    A create page opened from another page with ``?next=<path>`` (a path of this site only)
+    goes back there after creating, with ``created=<identifier>`` added, and its Cancel too.
     """
 
     section = ""
@@ -155,6 +182,10 @@ class ObjectEditView(OwnedObjectMixin, View):
             else:
                 message = self.created_message if obj is None else self.saved_message
                 messages.success(request, message.format(obj=saved))
+                for warning in self.warnings(saved):
+                    messages.warning(request, warning)
+                if obj is None and self.next_url():
+                    return redirect(with_query(self.next_url(), created=saved.identifier))
                 return redirect(self.get_return_url(saved, created=obj is None))
         return self.render_form(obj, form)
 
@@ -176,6 +207,10 @@ class ObjectEditView(OwnedObjectMixin, View):
         """Create (``obj`` is None) or update through the app's service; the object saved."""
         raise NotImplementedError
 
+    def warnings(self, obj):
+        """What to know about the object saved, though it is valid (messages after the save's)."""
+        return []
+
     def form_errors(self, form, exc):
         """The service's errors on the form; those of no field of the form on the identifier
         (a create page's uniqueness), else at the top."""
@@ -184,11 +219,20 @@ class ObjectEditView(OwnedObjectMixin, View):
     def get_return_url(self, obj, *, created):
         return reverse(self.return_url_name, args=[obj.identifier])
 
+    def next_url(self):
+        """Where a create page goes back to (``?next=``), when it is a path of this site."""
+        return local_path(self.request.GET.get("next"))
+
     def extra_context(self, obj):
         return {}
 
     def render_form(self, obj, form):
-        context = {"section": self.section, "form": form, "creating": obj is None}
+        context = {
+            "section": self.section,
+            "form": form,
+            "creating": obj is None,
+            "return_to": self.next_url() if obj is None else None,
+        }
         if obj is not None:
             context[self.context_object_name] = obj
         context.update(self.extra_context(obj))

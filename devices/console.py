@@ -5,8 +5,9 @@ through services; these views only turn requests into calls and results into pag
 import json
 import shlex
 from datetime import date
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -40,7 +41,12 @@ from devices.forms import (
     json_text,
 )
 from devices.models import CallbackSettings, Device
-from devices.selectors import device_callback_credentials, device_stats, devices_for_owner
+from devices.selectors import (
+    device_callback_credentials,
+    device_callback_url,
+    device_stats,
+    devices_for_owner,
+)
 from endpoints.selectors import endpoints_of
 
 SECTION = "devices"
@@ -292,6 +298,24 @@ def _example_body(callback):
     return SAMPLE_PAYLOAD, "A sample body: send any JSON your device has."
 
 
+def _host(scheme, netloc):
+    """``host[:port]`` as typed, lowercased, without the scheme's default port."""
+    host = netloc.lower().rsplit("@", 1)[-1]
+    default = {"http": ":80", "https": ":443"}.get(scheme, "")
+    return host.removesuffix(default) if default else host
+
+
+def _other_address(request, device):
+    """The console opened at another address than ``PUBLIC_URL``'s (say 127.0.0.1:8000 while
+    PUBLIC_URL names the server's public name): that address and the callback URL on it, for
+    the page to say which one devices are given; None when the hosts are the same."""
+    public = urlsplit(settings.PUBLIC_URL)
+    if _host(request.scheme, request.get_host()) == _host(public.scheme, public.netloc):
+        return None
+    base = f"{request.scheme}://{request.get_host()}"
+    return {"base": base, "url": device_callback_url(device, base=base)}
+
+
 @login_required
 def device_callback(request, device):
     device = _device(request, device)
@@ -318,6 +342,8 @@ def device_callback(request, device):
         curl=curl,
         body=json.dumps(body, indent=2, ensure_ascii=False),
         body_source=body_source,
+        public_url=settings.PUBLIC_URL,
+        other_address=_other_address(request, device),
     )
     return render(request, "console/devices/callback.html", context)
 
@@ -346,6 +372,8 @@ def device_callback_settings(request, device):
     form = CallbackSettingsForm(
         request.POST or None, initial=CallbackSettingsForm.initial_for(callback), **choices
     )
+    # Back from creating a bucket, endpoint or property for an action (_create_url).
+    form.choose(request.GET.get("choose"), request.GET.get("created"))
     if request.method == "POST" and form.is_valid():
         try:
             services.callback_settings_update(
@@ -363,8 +391,24 @@ def device_callback_settings(request, device):
         subtab="settings",
         subtab_items=tabs_for("device-callback", device, [device.identifier]),
         form=form,
+        rows=[
+            {**row, "create_url": _create_url(device, row["action"], row["kind"])}
+            for row in form.bound_rows()
+        ],
     )
     return render(request, "console/devices/callback_settings.html", context)
+
+
+def _create_url(device, action, kind):
+    """The page creating a bucket, endpoint or property for ``action``, which comes back to the
+    settings with it chosen (``?next=...?choose=<action>``, then ``&created=<id>``)."""
+    create = {
+        "bucket": reverse("console-bucket-create"),
+        "endpoint": reverse("console-endpoint-create"),
+        "property": reverse("console-property-create", args=[device.identifier]),
+    }[kind]
+    back = reverse("console-device-callback-settings", args=[device.identifier])
+    return f"{create}?{urlencode({'next': f'{back}?choose={action}'})}"
 
 
 # Dashboard: Properties.

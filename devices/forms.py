@@ -8,8 +8,8 @@ import json
 
 from django import forms
 
+from core.forms import parse_json_text
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-from core.text import validate_storable
 from devices.models import CALLBACK_ACTIONS, QUIET_MAX_MINUTES, TIMEOUT_MAX_MINUTES, Device
 
 ID_HELP = "1 to 32 letters, digits, '_' or '-'. It is part of the callback URL and cannot change."
@@ -108,6 +108,8 @@ class CallbackSettingsForm(forms.Form):
                 label=f"{label}: {kind}",
                 required=False,
                 choices=[("", f"Choose {_article(kind)} {kind}…"), *sources[kind]],
+                # console.js adds a box that narrows the options (search "Search buckets…").
+                widget=forms.Select(attrs={"data-searchable": _PLURALS[kind]}),
             )
             self.rows.append(
                 {
@@ -124,6 +126,18 @@ class CallbackSettingsForm(forms.Form):
             {**row, "toggle": self[f"{row['action']}_on"], "select": self[row["action"]]}
             for row in self.rows
         ]
+
+    def choose(self, action, identifier):
+        """Start with ``identifier`` chosen for ``action`` and the action ticked (the page comes
+        back from creating it); nothing when either is not one of the form's. True if chosen."""
+        if action not in CALLBACK_ACTIONS or self.is_bound:
+            return False
+        if not identifier or not self.fields[action].valid_value(identifier):
+            return False
+        self.initial.update({action: identifier, f"{action}_on": True})
+        for row in self.rows:
+            row["just_created"] = row["action"] == action
+        return True
 
     def clean(self):
         data = super().clean()
@@ -152,6 +166,9 @@ class CallbackSettingsForm(forms.Form):
         return initial
 
 
+_PLURALS = {"bucket": "buckets", "endpoint": "endpoints", "property": "properties"}
+
+
 def _article(noun):
     return "an" if noun[0] in "aeiou" else "a"
 
@@ -169,15 +186,7 @@ class JSONValueField(forms.CharField):
         text = super().to_python(value).strip()
         if not text:
             return None
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise forms.ValidationError(
-                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}). "
-                'Text must be in double quotes, e.g. "on".'
-            ) from None
-        validate_storable(value)
-        return value
+        return parse_json_text(text, hint='Text must be in double quotes, e.g. "on".')
 
 
 def json_text(value):

@@ -106,13 +106,14 @@ def device_by_path(*, username, identifier):
     )
 
 
-def device_callback_url(device):
-    """The URL a device posts to, on the public base URL administrators configured."""
+def device_callback_url(device, *, base=None):
+    """The URL a device posts to, on the public base URL administrators configured
+    (``PUBLIC_URL``), or on ``base`` (``scheme://host``)."""
     path = reverse(
         "device-callback-data",
         kwargs={"user": device.owner.username, "device": device.identifier},
     )
-    return f"{settings.PUBLIC_URL}{path}"
+    return f"{base or settings.PUBLIC_URL}{path}"
 
 
 def device_callback_credentials(device):

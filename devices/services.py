@@ -170,10 +170,14 @@ def callback_settings_update(*, device, actions=None, timeout=None):
 
 
 def _check_json_value(value):
+    """The value as JSON can hold it: the API and the console refuse the rest first, this is for
+    the other callers (the admin, commands)."""
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
-        raise ValidationError({"value": "must be JSON (numbers finite)"}) from None
+        raise ValidationError(
+            {"value": "not JSON: NaN, Infinity and numbers too large to store are not JSON numbers"}
+        ) from None
 
 
 @transaction.atomic

@@ -45,7 +45,7 @@ from core.api_policy import PayloadTooLarge
 from core.text import UNSTORABLE_MESSAGE, has_unstorable_text
 from core.times import to_ms
 from endpoints import selectors, services
-from endpoints.kinds import endpoint_templates, redacted_config
+from endpoints.kinds import endpoint_templates, redacted_config, refused_target
 from endpoints.models import Endpoint, EndpointCall
 from endpoints.net import EXCERPT_CHARS
 
@@ -269,14 +269,36 @@ def _call_data(request):
 # Views.
 
 
+WARNING_HEADER = "X-Endpoint-Warning"
+_WARNING_DOC = (
+    " Saved even when the address guard will refuse its calls (a loopback, private or "
+    "link-local address while ENDPOINTS_ALLOW_PRIVATE_NETWORKS is off): the 200 then carries "
+    f"an `{WARNING_HEADER}` header saying why."
+)
+
+
 class _EndpointView(AssetView):
     asset = resource_kwarg = "endpoint"
+    warning = None  # set by a create or update whose calls the address guard will refuse
 
     def find(self, **path):
         return selectors.endpoint_by_path(**path)
 
     def out(self, endpoint):
         return endpoint_out(endpoint, secrets=self.shows_secrets())
+
+    def check_target(self, endpoint):
+        refused = refused_target(endpoint.type, endpoint.config)
+        if refused:
+            # A header is Latin-1 text: an international host name is kept readable as escapes.
+            text = f"calls will be refused: {refused}"
+            self.warning = text.encode("ascii", "backslashreplace").decode()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.warning and response.status_code == 200:
+            response[WARNING_HEADER] = self.warning
+        return response
 
 
 @extend_schema_view(
@@ -285,7 +307,7 @@ class _EndpointView(AssetView):
         responses={200: EndpointOutput},
         operation_id="Endpoint_Create",
         description="The configuration is checked against the type's rules: each violation is a "
-        "400 naming the field, such as `config.url`.",
+        "400 naming the field, such as `config.url`." + _WARNING_DOC,
     )
 )
 class EndpointListView(AssetListView, _EndpointView):
@@ -316,7 +338,9 @@ class EndpointListView(AssetListView, _EndpointView):
         return ok([endpoint_out(e, secrets=secrets) for e in page(request, rows)])
 
     def create(self, owner, identifier, data):
-        return services.endpoint_create(owner=owner, identifier=identifier, **data)
+        endpoint = services.endpoint_create(owner=owner, identifier=identifier, **data)
+        self.check_target(endpoint)
+        return endpoint
 
 
 @extend_schema_view(
@@ -326,7 +350,8 @@ class EndpointListView(AssetListView, _EndpointView):
         responses={200: EndpointOutput},
         operation_id="Endpoint_Update",
         description="A partial update: absent fields keep their values; `config` replaces the "
-        "whole configuration, and a new `type` is checked against the resulting configuration.",
+        "whole configuration, and a new `type` is checked against the resulting configuration."
+        + _WARNING_DOC,
     ),
     delete=extend_schema(
         responses={200: None},
@@ -347,6 +372,7 @@ class EndpointDetailView(AssetDetailView, _EndpointView):
 
     def update(self, endpoint, data):
         services.endpoint_update(endpoint=endpoint, **data)
+        self.check_target(endpoint)
 
     def remove(self, endpoint):
         services.endpoint_delete(endpoint=endpoint)

@@ -2,11 +2,13 @@
 the target's answer, and the call log with its attempts."""
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -22,8 +24,9 @@ from core.console import (
 )
 from endpoints import services
 from endpoints.forms import CONFIG_FORMS, EndpointForm, TestCallForm, config_forms
+from endpoints.kinds import refused_target
 from endpoints.models import Endpoint, EndpointCall
-from endpoints.selectors import endpoint_calls, endpoints_of
+from endpoints.selectors import endpoint_call, endpoint_calls, endpoints_of
 
 SECTION = "endpoints"
 CALLS_PER_PAGE = 20
@@ -114,6 +117,12 @@ class EndpointEditView(_EndpointPage, ObjectEditView):
             )
         return services.endpoint_update(endpoint=obj, config=config, **form.cleaned_data)
 
+    def warnings(self, obj):
+        """Saved even so (the guard's setting and the name's addresses may change, and the API
+        takes it): say at once that the address guard will refuse its calls."""
+        refused = refused_target(obj.type, obj.config)
+        return [f"Its calls will be refused: {refused}."] if refused else []
+
     def form_errors(self, form, exc):
         _apply_errors(form, self.chosen, exc)
 
@@ -177,10 +186,21 @@ def _test_result(endpoint, call_id):
     }
 
 
+CALL_FILTERS = [
+    ("", "All"),
+    ("succeeded", "Succeeded"),
+    ("failed", "Failed"),
+    ("pending", "Pending"),
+]
+
+
 @login_required
 def endpoint_detail(request, endpoint):
     endpoint = _endpoint(request, endpoint)
-    page = paginate(request, endpoint_calls(endpoint=endpoint), CALLS_PER_PAGE)
+    status = request.GET.get("status", "")
+    if status not in dict(CALL_FILTERS):
+        status = ""
+    page = paginate(request, endpoint_calls(endpoint=endpoint, status=status), CALLS_PER_PAGE)
     test_result = _test_result(endpoint, request.GET.get("test"))
     test_form = kept_form(request, TestCallForm)
     if test_form is None:
@@ -194,10 +214,56 @@ def endpoint_detail(request, endpoint):
         "endpoint": endpoint,
         "config_rows": _config_rows(endpoint),
         "page": page,
+        "status": status,
+        "status_label": dict(CALL_FILTERS)[status].lower(),
+        "filters": [
+            {"key": key, "label": label, "url": "?" + urlencode({"status": key} if key else {})}
+            for key, label in CALL_FILTERS
+        ],
+        "query": urlencode({"status": status}) if status else "",
         "test_form": test_form,
         "test_result": test_result,
     }
     return render(request, "console/endpoints/detail.html", context)
+
+
+def _call(endpoint, call_id):
+    call = endpoint_call(endpoint=endpoint, call_id=call_id)
+    if call is None:
+        raise Http404("No such call.")
+    return call
+
+
+@login_required
+def endpoint_call_detail(request, endpoint, call):
+    """One call of the log: its whole payload, every attempt, and Retry when it failed."""
+    endpoint = _endpoint(request, endpoint)
+    call = _call(endpoint, call)
+    context = {
+        "section": SECTION,
+        "endpoint": endpoint,
+        "call": call,
+        "attempts": list(call.attempt_log.all()),
+        "payload": json.dumps(call.payload, indent=2, ensure_ascii=False),
+    }
+    return render(request, "console/endpoints/call.html", context)
+
+
+@login_required
+@require_POST
+def endpoint_call_retry(request, endpoint, call):
+    """A failed call back to the queue (services.endpoint_call_retry), then its page."""
+    endpoint = _endpoint(request, endpoint)
+    call = _call(endpoint, call)
+    try:
+        services.endpoint_call_retry(call=call)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Call {call.pk} is queued again: its new attempt appears below when made."
+        )
+    return redirect("console-endpoint-call", endpoint.identifier, call.pk)
 
 
 @login_required

@@ -17,4 +17,14 @@ urlpatterns = [
         name="console-endpoint-delete",
     ),
     path("endpoints/<id:endpoint>/test", console.endpoint_test, name="console-endpoint-test"),
+    path(
+        "endpoints/<id:endpoint>/calls/<int:call>/",
+        console.endpoint_call_detail,
+        name="console-endpoint-call",
+    ),
+    path(
+        "endpoints/<id:endpoint>/calls/<int:call>/retry",
+        console.endpoint_call_retry,
+        name="console-endpoint-call-retry",
+    ),
 ]

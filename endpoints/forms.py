@@ -5,12 +5,10 @@ validated, then ``endpoints.kinds`` (through the services) checks the configurat
 ``config.<field>`` errors land on the matching field.
 """
 
-import json
-
 from django import forms
 
+from core.forms import parse_json_text
 from core.identifiers import IDENTIFIER_MAX_LENGTH, identifier_validator
-from core.text import validate_storable
 from endpoints.kinds import (
     KINDS,
     METHODS,
@@ -259,11 +257,4 @@ class TestCallForm(forms.Form):
     )
 
     def clean_payload(self):
-        try:
-            payload = json.loads(self.cleaned_data["payload"])
-        except ValueError as exc:
-            raise forms.ValidationError(
-                f"This is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-            ) from None
-        validate_storable(payload)
-        return payload
+        return parse_json_text(self.cleaned_data["payload"])

@@ -20,7 +20,7 @@ from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connect
 from django.core.validators import validate_email
 from django.utils.html import strip_tags
 
-from endpoints.net import Outcome, OutgoingRequest, http_send, timeouts
+from endpoints.net import Outcome, OutgoingRequest, http_send, timeouts, url_refusal
 from endpoints.placeholders import Values, render, to_json
 
 REQUIRED = "This field is required."
@@ -87,6 +87,10 @@ class Kind:
     description = ""  # what the console says it does
     secret_fields = ()  # settings that are credentials: shown to the endpoint's owner only
 
+    def target_url(self, config):
+        """The URL of ``config`` that the call connects to, when its user chose it."""
+        return None
+
     def redacted(self, config):
         """``config`` without its credentials (None in their place)."""
         return {
@@ -119,6 +123,9 @@ class HttpRequestKind(HttpKind):
     type = "http_request"
     label = "HTTP request"
     description = "Send the call's JSON, or a body of your own, to any HTTP URL."
+
+    def target_url(self, config):
+        return config.get("url") if isinstance(config.get("url"), str) else None
 
     def redacted(self, config):
         # Headers carry API keys and Authorization: their names stay, their values go.
@@ -205,6 +212,9 @@ class HttpDeviceKind(HttpKind):
     label = "Another account's HTTP device"
     description = "Post the call's JSON to an HTTP device of another account (or server)."
     secret_fields = ("token",)
+
+    def target_url(self, config):
+        return config.get("url") if isinstance(config.get("url"), str) else None
 
     def errors(self, config):
         errors = {}
@@ -416,6 +426,22 @@ def redacted_config(type_, config):
     if type_ not in KINDS or not isinstance(config, dict):
         return {}
     return KINDS[type_].redacted(config)
+
+
+def refused_target(type_, config):
+    """Why the address guard (``endpoints.net``) will refuse the calls of an endpoint so
+    configured, said for a person, or None. Saving it is allowed all the same: the guard's
+    setting and the name's addresses may change, and Thinger.io clients expect a 200."""
+    if type_ not in KINDS or not isinstance(config, dict):
+        return None
+    url = KINDS[type_].target_url(config)
+    refusal = url_refusal(url) if url else None
+    if refusal is None:
+        return None
+    return (
+        f"{refusal}, and this server's endpoints may not reach loopback, private or link-local "
+        "addresses (ENDPOINTS_ALLOW_PRIVATE_NETWORKS is off)"
+    )
 
 
 def config_errors(type_, config):

@@ -78,6 +78,45 @@ def address_refusal(address):
     return None
 
 
+def url_refusal(url):
+    """Why the guard will refuse every connection to ``url``'s host, said for a person (``"10.0.0.5
+    is a private address"``, ``"localhost resolves to 127.0.0.1 (loopback)"``), or None.
+
+    For warning when an endpoint is saved: the name is resolved now, as a call would resolve it.
+    None when private networks are allowed, when one of the addresses may be reached, and when
+    the name does not resolve (a call then fails for that reason).
+    """
+    if settings.ENDPOINTS_ALLOW_PRIVATE_NETWORKS:
+        return None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except (TypeError, ValueError):
+        return None
+    if not host:
+        return None
+    try:
+        literal = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        reason = address_refusal(literal)
+        article = "an" if reason and reason[0] in "aeiou" else "a"
+        return f"{host} is {article} {reason} address" if reason else None
+    try:
+        infos = socket.getaddrinfo(host, port or 443, allowed_gai_family(), socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    refusals = {}
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        refusals[address] = address_refusal(address)
+    if not refusals or not all(refusals.values()):
+        return None
+    found = ", ".join(f"{address} ({reason})" for address, reason in refusals.items())
+    return f"{host} resolves to {found}"
+
+
 def _connect_checked(conn):
     """Resolve, check and connect: replaces urllib3's ``HTTPConnection._new_conn``."""
     host = conn._dns_host.strip("[]")

@@ -28,17 +28,33 @@ def endpoint_by_path(*, username, identifier):
     )
 
 
-def endpoint_calls(*, endpoint):
+# The call log's filters: the statuses each one shows ("pending" includes a call being sent).
+CALL_FILTERS = {
+    "succeeded": (EndpointCall.Status.SUCCEEDED,),
+    "failed": (EndpointCall.Status.FAILED,),
+    "pending": (EndpointCall.Status.PENDING, EndpointCall.Status.SENDING),
+}
+
+
+def endpoint_calls(*, endpoint, status=""):
     """The endpoint's call log, newest first, each call with its device and its attempts
-    (``call.attempt_log.all()``, newest first). Slice it: a page costs two queries, whatever the
-    size of the log, on the (endpoint, created) index."""
+    (``call.attempt_log.all()``, newest first); ``status`` (a key of CALL_FILTERS) keeps some.
+    Slice it: a page costs two queries, whatever the size of the log, on the (endpoint,
+    created) index."""
     attempts = EndpointAttempt.objects.order_by("-started_at", "-id")
+    calls = EndpointCall.objects.filter(endpoint=endpoint)
+    if status:
+        calls = calls.filter(status__in=CALL_FILTERS[status])
     return (
-        EndpointCall.objects.filter(endpoint=endpoint)
-        .select_related("device")
+        calls.select_related("device")
         .prefetch_related(Prefetch("attempt_log", queryset=attempts))
         .order_by("-created", "-id")
     )
+
+
+def endpoint_call(*, endpoint, call_id):
+    """One call of the endpoint's log with its device and attempts, or None."""
+    return endpoint_calls(endpoint=endpoint).filter(pk=call_id).first()
 
 
 def endpoint_template(*, identifier):

@@ -312,6 +312,38 @@ def endpoint_call_now(*, endpoint, payload, device=None):
     )
 
 
+_NOT_RETRIED = {
+    Status.SUCCEEDED: "this one succeeded.",
+    Status.PENDING: "this one is waiting to be sent.",
+    Status.SENDING: "this one is being sent.",
+}
+
+
+def endpoint_call_retry(*, call, now=None):
+    """Send a failed call again, through the queue as any delivery: it goes back to pending, due
+    now, and a worker claims it, makes the attempt and logs it in the call's attempt log.
+
+    A transient failure is retried with backoff while the call has attempts left
+    (ENDPOINTS_MAX_ATTEMPTS counts every attempt, the earlier ones too): a call that used them
+    all gets this one attempt. Only a failed call is retried (a ValidationError otherwise); the
+    change is a compare-and-swap, so two retries at once queue it once.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        retried = EndpointCall.objects.filter(pk=call.pk, status=Status.FAILED).update(
+            status=Status.PENDING, next_attempt_at=now, finished_at=None, last_error=""
+        )
+        if not retried:
+            state = EndpointCall.objects.filter(pk=call.pk).values_list("status", flat=True)
+            raise ValidationError(
+                "Only a failed call can be retried: "
+                + _NOT_RETRIED.get(state.first(), "this one no longer exists.")
+            )
+        transaction.on_commit(lambda: endpoint_call_enqueue(call_id=call.pk))
+    call.refresh_from_db()
+    return call
+
+
 # --- Endpoints: create, update, delete (the API, the console and the admin's rules) ------------
 
 _UPDATABLE = {"name", "description", "enabled", "type", "config"}

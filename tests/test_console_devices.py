@@ -282,6 +282,65 @@ def test_callback_overview_shows_url_token_curl_and_postman(console, user, setti
     assert response.context["subtab"] == "overview"
 
 
+def test_callback_overview_opened_at_another_address_says_so(console, user, settings):
+    """The URLs shown are PUBLIC_URL's (what devices are given); opened at another address, the
+    page says so and gives the URL on that address too."""
+    settings.PUBLIC_URL = "https://iot.example.com"
+    DeviceFactory(owner=user, identifier="sensor1")
+    path = "/v3/users/alice/devices/sensor1/callback/data"
+
+    response = console.get(
+        reverse("console-device-callback", args=["sensor1"]), HTTP_HOST="192.168.1.20:8000"
+    )
+    body = response.content.decode()
+
+    assert f'id="callback-url" value="https://iot.example.com{path}"' in body
+    assert 'id="other-address"' in body
+    assert 'You opened the console at <span class="mono">http://192.168.1.20:8000</span>' in body
+    assert f'id="callback-url-here" value="http://192.168.1.20:8000{path}"' in body
+    assert response.context["other_address"] == {
+        "base": "http://192.168.1.20:8000",
+        "url": f"http://192.168.1.20:8000{path}",
+    }
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host", "secure"),
+    [
+        ("https://iot.example.com", "iot.example.com", True),
+        ("https://iot.example.com", "IOT.example.com:443", True),
+        # Behind a proxy that ends TLS and says nothing: the same host is the same address.
+        ("https://iot.example.com", "iot.example.com", False),
+        ("http://localhost:8000", "localhost:8000", False),
+    ],
+)
+def test_callback_overview_at_public_url_has_no_note(
+    console, user, settings, public_url, host, secure
+):
+    settings.PUBLIC_URL = public_url
+    DeviceFactory(owner=user, identifier="sensor1")
+
+    response = console.get(
+        reverse("console-device-callback", args=["sensor1"]), HTTP_HOST=host, secure=secure
+    )
+
+    assert response.context["other_address"] is None
+    assert 'id="other-address"' not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("public_url", "host"),
+    [("http://localhost:8000", "127.0.0.1:8000"), ("http://localhost:8000", "localhost:8001")],
+)
+def test_another_host_or_port_is_another_address(console, user, settings, public_url, host):
+    settings.PUBLIC_URL = public_url
+    DeviceFactory(owner=user, identifier="sensor1")
+
+    response = console.get(reverse("console-device-callback", args=["sensor1"]), HTTP_HOST=host)
+
+    assert response.context["other_address"]["base"] == f"http://{host}"
+
+
 def test_callback_example_body_is_the_last_record(console, user):
     device = DeviceFactory(owner=user, identifier="sensor1")
     bucket = BucketFactory(owner=user, identifier="b1")
@@ -477,6 +536,44 @@ def test_add_property_with_bad_json_says_why(console, user):
     [error] = response.context["form"].errors["value"]
     assert error.startswith("This is not valid JSON: Expecting property name enclosed in double")
     assert "line 1, column 2" in error
+    assert not Property.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("NaN", "This is not valid JSON: NaN is not a JSON number (line 1, column 1)."),
+        (
+            '{"low": -Infinity}',
+            "This is not valid JSON: -Infinity is not a JSON number (line 1, column 9).",
+        ),
+        (
+            '{\n  "label": "Infinity",\n  "high": Infinity\n}',
+            "This is not valid JSON: Infinity is not a JSON number (line 3, column 11).",
+        ),
+        (
+            '{"big": 1e400}',
+            "This JSON cannot be stored: the number 1e400 is too large (line 1, column 9).",
+        ),
+        (
+            "[" + "9" * 5000 + "]",
+            f"This JSON cannot be stored: the number {'9' * 20}… is too large (line 1, column 2).",
+        ),
+        ("[" * 100_000, "This JSON cannot be stored: it is nested too deeply."),
+    ],
+)
+def test_property_value_json_cannot_hold_says_what_and_where(console, user, value, message):
+    """NaN and Infinity (which Python would read), numbers too large and nesting too deep are
+    explained like any other JSON mistake, on the field, never a 500."""
+    DeviceFactory(owner=user, identifier="sensor1")
+
+    response = console.post(
+        reverse("console-property-create", args=["sensor1"]),
+        {"identifier": "state", "value": value},
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["value"] == [message]
     assert not Property.objects.exists()
 
 

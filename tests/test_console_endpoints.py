@@ -335,6 +335,24 @@ def test_test_call_with_bad_json(console, user):
     assert not EndpointCall.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ('{"t": NaN}', "This is not valid JSON: NaN is not a JSON number (line 1, column 7)."),
+        ("1e999", "This JSON cannot be stored: the number 1e999 is too large (line 1, column 1)."),
+    ],
+)
+def test_test_call_payload_json_cannot_hold_is_a_field_error(console, user, payload, message):
+    EndpointFactory(owner=user, identifier="hook")
+
+    response = console.post(
+        reverse("console-endpoint-test", args=["hook"]), {"payload": payload}, follow=True
+    )
+
+    assert response.context["test_form"].errors["payload"] == [message]
+    assert not EndpointCall.objects.exists()
+
+
 def test_call_log_shows_status_attempts_and_errors(console, user):
     endpoint = EndpointFactory(owner=user, identifier="hook")
     device = DeviceFactory(owner=user, identifier="sensor1")

@@ -30,6 +30,7 @@ from tests.factories import (
     BucketExportFactory,
     BucketFactory,
     DeviceFactory,
+    EndpointCallFactory,
     EndpointFactory,
     PropertyFactory,
     UserFactory,
@@ -250,6 +251,7 @@ def owner_pages(db):
         ],
     )
     values = {
+        "call": EndpointCallFactory(endpoint=endpoint, status="failed").pk,  # Retry is a form
         "device": device.identifier,
         "prop": prop.identifier,
         "bucket": bucket.identifier,

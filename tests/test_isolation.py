@@ -79,6 +79,7 @@ OBJECT_KWARGS = {
     "object_id",
     "dashboard",
     "widget",
+    "call",
 }
 
 walked = {"routes": 0, "requests": 0}
@@ -198,7 +199,13 @@ def alice(db):
             "body_type": "json",
         },
     )
-    EndpointCallFactory(endpoint=endpoint, device=device, payload={"p": "alpha-call-payload-8b2"})
+    # Failed: one B might try to retry.
+    EndpointCallFactory(
+        endpoint=endpoint,
+        device=device,
+        payload={"p": "alpha-call-payload-8b2"},
+        status=EndpointCall.Status.FAILED,
+    )
     callback_configure(device, write_bucket=bucket, set_property=prop, call_endpoint=endpoint)
     export = BucketExportFactory(bucket=bucket, file="alice_export_2c4.csv")
     token = AccessToken.objects.create(
@@ -275,7 +282,9 @@ def snapshot(tenant):
         "records": list(BucketRecord.objects.filter(bucket__owner=tenant.user).values_list("ts")),
         "exports": list(BucketExport.objects.filter(bucket__owner=tenant.user).values_list("file")),
         "endpoints": list(Endpoint.objects.filter(owner=tenant.user).values_list("name", "config")),
-        "calls": EndpointCall.objects.filter(endpoint__owner=tenant.user).count(),
+        "calls": list(
+            EndpointCall.objects.filter(endpoint__owner=tenant.user).values_list("pk", "status")
+        ),
         "tokens": list(AccessToken.objects.filter(owner=tenant.user).values_list("enabled")),
         "dashboards": list(
             Dashboard.objects.filter(owner=tenant.user).values_list("name", "widgets", "layout")
@@ -319,6 +328,7 @@ def url_for(route, tenant):
         "widget": "alice_widget_9d2",
         "version": "v2",  # v1 of the bucket read is the v1 data route, walked on its own
         "object_id": _admin_object_id(tenant, route.pattern),
+        "call": str(EndpointCall.objects.get(endpoint=tenant.endpoint).pk),
         "id": str(tenant.user.pk),  # the admin's password change page of a user
         "content_type_id": str(ContentType.objects.get_for_model(Device).pk),
         "app_label": "devices",

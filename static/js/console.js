@@ -101,6 +101,84 @@
     }
   });
 
+  // Select or search: <select data-searchable="buckets"> gets a search box beside it. Typing
+  // keeps the options that contain the text (in their label or value) and chooses the first of
+  // them unless the chosen one is among them; an empty box gives every option back. Without
+  // this script the select works as it is. The box is off while its select is.
+  function makeSearchable(select) {
+    var noun = select.getAttribute("data-searchable");
+    var options = Array.prototype.slice.call(select.options);
+    var choices = options.filter(function (option) { return option.value !== ""; });
+    if (choices.length < 2) return;
+    var box = document.createElement("div");
+    box.className = "select-search";
+    var input = document.createElement("input");
+    input.type = "search";
+    input.className = "select-filter";
+    input.placeholder = "Search " + noun + "…";
+    input.autocomplete = "off";
+    input.setAttribute("aria-label", "Search " + noun);
+    input.setAttribute("aria-controls", select.id);
+    var status = document.createElement("div");
+    status.className = "help select-status";
+    status.setAttribute("aria-live", "polite");
+    select.parentNode.insertBefore(box, select);
+    box.appendChild(input);
+    box.appendChild(select);
+    box.parentNode.insertBefore(status, box.nextSibling);
+    select.searchBox = input;
+
+    function narrow() {
+      var query = input.value.trim().toLowerCase();
+      var matches = choices.filter(function (option) {
+        return option.text.toLowerCase().indexOf(query) !== -1 ||
+          option.value.toLowerCase().indexOf(query) !== -1;
+      });
+      var chosen = select.value;
+      if (!query || !matches.length) {
+        select.replaceChildren.apply(select, options);
+        select.value = chosen;
+        status.textContent = query ? "No " + noun + " match “" + input.value.trim() + "”." : "";
+        return;
+      }
+      select.replaceChildren.apply(select, matches);
+      var kept = matches.some(function (option) { return option.value === chosen; });
+      select.value = kept ? chosen : matches[0].value;
+      status.textContent = matches.length + " of " + choices.length + " " + noun + " match.";
+      if (select.value !== chosen) select.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    input.addEventListener("input", narrow);
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();  // the first match is chosen already; saving is the button's
+      } else if (event.key === "ArrowDown") {
+        event.preventDefault();
+        select.focus();
+      } else if (event.key === "Escape" && input.value) {
+        event.preventDefault();
+        input.value = "";
+        narrow();
+      }
+    });
+  }
+
+  function syncSearchBoxes() {
+    document.querySelectorAll("select[data-searchable]").forEach(function (select) {
+      if (select.searchBox) select.searchBox.disabled = select.disabled;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches("[data-toggles]")) return;
+    syncSearchBoxes();
+    var target = document.getElementById(event.target.getAttribute("data-toggles"));
+    if (target && target.searchBox && event.target.checked) target.searchBox.focus();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("select[data-searchable]").forEach(makeSearchable);
+    syncToggles();
+    syncSearchBoxes();
+  });
+
   // Charts: <canvas data-chart="name" data-chart-source="json-script-id">, drawn with Chart.js.
   var charts = {};
   window.consoleCharts = charts;

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from dashboards.services import dashboard_create
 from devices.models import ConnectionEvent
+from endpoints.models import EndpointCall
 from tests.browser.conftest import screenshots_folder
 from tests.factories import (
     BucketExportFactory,
@@ -55,6 +56,7 @@ PAGES = [
     ("endpoints", "/endpoints/"),
     ("endpoint", "/endpoints/notify/"),
     ("endpoint-edit", "/endpoints/notify/edit"),
+    ("endpoint-call", "/endpoints/notify/calls/{failed_call}/"),
     ("alerts", "/alerts/"),
     ("device-alerts", "/devices/sensor1/alerts"),
     ("dashboards", "/dashboards/"),
@@ -270,8 +272,9 @@ def test_every_page_fits_the_width(page, live_server, width):
     save(page, "login", width)
 
     log_in(page)
+    failed_call = EndpointCall.objects.get(status="failed").pk
     for name, url in PAGES:
-        response = page.goto(url)
+        response = page.goto(url.format(failed_call=failed_call))
         assert response.status == (404 if name == "not-found" else 200), name
         page.wait_for_load_state("networkidle")
         assert_no_sideways_scroll(page, name)
