@@ -40,6 +40,7 @@ from core.console import (
 SECTION = "buckets"
 RECORDS_PER_PAGE = 25
 CHART_LATEST = 200
+CHART_NESTING = 4  # levels of nested objects whose numbers are charted
 CHART_MAX_SERIES = 8
 EXPORTS_SHOWN = 10
 
@@ -169,9 +170,20 @@ def _records_page(bucket, before):
     return records, older
 
 
+def _numbers(value, path="", depth=0):
+    """(dotted path, number) of each numeric field of a record, nested ones too (as the API's
+    ``agg`` names them); a record that is a bare number is ``value``."""
+    if isinstance(value, dict):
+        if depth < CHART_NESTING:
+            for key, item in value.items():
+                yield from _numbers(item, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path or "value", value
+
+
 def _chart(bucket, range_form):
-    """Series of the numeric top-level fields (or numeric values) of the latest records, or of
-    the records in the chosen range, or of their means per interval when it holds many."""
+    """Series of the numeric fields, nested ones too (or numeric values) of the latest records,
+    or of the records in the chosen range, or of their means per interval when it holds many."""
     min_ts, max_ts = range_form.bounds()
     if min_ts is None:
         step, rows = None, bucket_read(bucket=bucket, items=CHART_LATEST)[::-1]
@@ -180,12 +192,11 @@ def _chart(bucket, range_form):
     series = {}
     for row in rows:
         value = row["val"]
-        fields = value.items() if isinstance(value, dict) else [("value", value)]
-        for key, item in fields:
+        # Means come with their nested fields' dotted paths already; records are walked for them.
+        fields = value.items() if step is not None and isinstance(value, dict) else None
+        for key, item in fields or _numbers(value):
             if isinstance(item, bool) or not isinstance(item, int | float):
                 continue
-            if step is not None and "." in key:
-                continue  # a nested field's means: the records' chart has no nested fields
             key = key or "value"  # the means of records that are bare numbers
             if key not in series and len(series) >= CHART_MAX_SERIES:
                 continue

@@ -243,14 +243,17 @@ def test_a_range_holding_more_records_draws_their_hourly_means(console, bucket):
     assert [[item["ts"], item["val"]["t"]] for item in api] == chart["series"][0]["points"]
 
 
-def test_means_are_of_top_level_fields_as_the_records_chart_draws(console, bucket):
+def test_means_and_records_chart_the_same_fields_nested_ones_too(console, bucket):
     every_5_minutes = recent(7, 300_000)
     write_records(bucket, [(ts, {"t": 1, "env": {"h": 2}, "on": True}) for ts in every_5_minutes])
 
-    chart = get(console, "console-bucket", "b1", range="7d").context["chart"]
+    means = get(console, "console-bucket", "b1", range="7d").context["chart"]
+    records = get(console, "console-bucket", "b1").context["chart"]
 
-    assert chart["interval"] == "15-minute"
-    assert [serie["label"] for serie in chart["series"]] == ["t"]
+    assert means["interval"] == "15-minute"
+    assert [serie["label"] for serie in means["series"]] == ["env.h", "t"]
+    assert records["interval"] is None
+    assert [serie["label"] for serie in records["series"]] == ["env.h", "t"]
 
 
 @pytest.mark.parametrize(

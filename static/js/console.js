@@ -183,11 +183,23 @@
   var charts = {};
   window.consoleCharts = charts;
 
-  function formatBytes(value) {
-    var units = ["B", "KB", "MB", "GB", "TB"];
+  var BYTE_UNITS = ["B", "KB", "MB", "GB", "TB"];
+  function byteUnit(value) {
     var i = 0;
-    while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
-    return (i ? value.toFixed(1) : value) + " " + units[i];
+    while (Math.abs(value) >= 1024 && i < BYTE_UNITS.length - 1) { value /= 1024; i++; }
+    return i;
+  }
+  function formatBytes(value, unit) {
+    var i = unit === undefined ? byteUnit(value) : unit;
+    var scaled = value / Math.pow(1024, i);
+    var digits = i && Math.abs(scaled) < 10 && scaled % 1 ? 1 : 0;
+    return scaled.toLocaleString([], { maximumFractionDigits: digits }) + " " + BYTE_UNITS[i];
+  }
+  // An axis's ticks in one unit, the one of its largest tick ("0 B, 500 B, 1,000 B", or
+  // "0 KB, 1.5 KB, 3 KB"; never both).
+  function byteTicks(value, index, ticks) {
+    var top = Math.max.apply(null, ticks.map(function (t) { return Math.abs(t.value); }));
+    return formatBytes(value, byteUnit(top));
   }
 
   // Draws a sentence over a chart whose data is all zeros (or missing).
@@ -245,7 +257,7 @@
         scales: {
           x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } },
           bytes: { position: "left", beginAtZero: true, grace: "10%", grid: { color: "#eef2f7" },
-            ticks: { callback: formatBytes, precision: 0 }, title: { display: true, text: "Bytes" } },
+            ticks: { callback: byteTicks, precision: 0 }, title: { display: true, text: "Bytes" } },
           calls: { position: "right", beginAtZero: true, grace: "10%", grid: { display: false },
             ticks: { precision: 0 }, title: { display: true, text: "Calls" } }
         }
@@ -263,11 +275,20 @@
     var ink = data.dark ? "#cbd5e1" : undefined;
     var gridColour = data.dark ? "rgba(248, 250, 252, 0.12)" : "#eef2f7";
     var border = data.dark ? { color: gridColour } : undefined;
+    // Series of very different sizes (3.7 V beside 0-60 %) get an axis each: those whose
+    // largest value is under a tenth of the largest of all go on a second axis, on the right.
+    var tops = data.series.map(function (serie) {
+      return serie.points.reduce(function (top, p) { return Math.max(top, Math.abs(p[1])); }, 0);
+    });
+    var largest = Math.max.apply(null, [0].concat(tops));
+    var small = tops.map(function (top) { return largest > 0 && top < largest / 10; });
+    var twoAxes = small.some(Boolean) && !small.every(Boolean);
     return {
       type: "line",
       data: {
         datasets: data.series.map(function (serie, i) {
           return {
+            yAxisID: twoAxes && small[i] ? "y2" : "y",
             label: serie.label,
             data: serie.points.map(function (p) { return { x: p[0], y: p[1] }; }),
             borderColor: palette[i % palette.length],
@@ -296,7 +317,9 @@
             ticks: { color: ink, autoSkip: false, maxRotation: 0, callback: function (v) {
               return timeTickLabel(v, axisSpan(this));
             } } },
-          y: { grid: { color: gridColour }, border: border, ticks: { color: ink } }
+          y: { grid: { color: gridColour }, border: border, ticks: { color: ink } },
+          y2: { display: twoAxes, position: "right", grid: { display: false }, border: border,
+            ticks: { color: ink } }
         }
       }
     };
