@@ -17,7 +17,7 @@ from buckets.models import Bucket, BucketRecord
 from buckets.selectors import READ_MAX_ITEMS, bucket_records
 from core.times import to_ms
 from dashboards.models import Dashboard
-from dashboards.widgets import DEFAULT_RANGE, KINDS
+from dashboards.widgets import DEFAULT_RANGE, KINDS, references
 from devices.models import Device, DeviceDailyStats, Property
 
 # A chart draws at most this many records as they are; a range holding more is drawn as means
@@ -98,15 +98,7 @@ class _Sources:
     properties, and buckets with their last record."""
 
     def __init__(self, dashboard, widgets):
-        devices, properties, buckets = set(), set(), set()
-        for widget in widgets:
-            source = widget["source"]
-            if source["kind"] == "bucket":
-                buckets.add(source["bucket"])
-            else:
-                devices.add(source["device"])
-            if source["kind"] == "property":
-                properties.add((source["device"], source["property"]))
+        devices, properties, buckets = references(widgets)
         owner = dashboard.owner_id
         self.devices = {}
         self.calls_today = {}

@@ -15,6 +15,7 @@ from dashboards.widgets import (
     KINDS,
     Errors,
     layout_errors,
+    references,
     scale,
     widget_by_id,
     widget_errors,
@@ -25,15 +26,7 @@ from devices.services import property_update
 
 def _reference_errors(owner, widgets):
     """Each source naming a device, property or bucket the owner does not have."""
-    devices, properties, buckets = set(), set(), set()
-    for widget in widgets:
-        source = widget["source"]
-        if source["kind"] == "bucket":
-            buckets.add(source["bucket"])
-        else:
-            devices.add(source["device"])
-            if source["kind"] == "property":
-                properties.add((source["device"], source["property"]))
+    devices, properties, buckets = references(widgets)
     known_devices = set(
         Device.objects.filter(owner=owner, identifier__in=devices).values_list(
             "identifier", flat=True

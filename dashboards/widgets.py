@@ -444,3 +444,17 @@ def scale(kind, options):
 
 def widget_by_id(widgets, ident):
     return next((widget for widget in widgets if widget.get("id") == ident), None)
+
+
+def references(widgets):
+    """What valid ``widgets`` name: (device ids, (device id, property id) pairs, bucket ids)."""
+    devices, properties, buckets = set(), set(), set()
+    for widget in widgets:
+        source = widget["source"]
+        if source["kind"] == "bucket":
+            buckets.add(source["bucket"])
+        else:
+            devices.add(source["device"])
+            if source["kind"] == "property":
+                properties.add((source["device"], source["property"]))
+    return devices, properties, buckets
