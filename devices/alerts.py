@@ -47,8 +47,10 @@ def _dispatch_events(now, limit):
         return 0
     devices = {device.pk: device for device in _devices({event.device_id for event in events})}
     rules = _settings_for(devices.values())
-    states = _states_for(devices.values())
-    first_drop = _first_disconnections(devices)
+    # Only the devices someone is to be told about need a state and their history.
+    alerted = [device for pk, device in devices.items() if pk in rules]
+    states = _states_for(alerted)
+    first_drop = _first_disconnections(alerted)
     sent = 0
     for event in events:
         device = devices[event.device_id]
