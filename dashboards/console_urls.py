@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboards import console
+from dashboards import console, editor
 
 urlpatterns = [
     path("dashboards/", console.dashboard_list, name="console-dashboard-list"),
@@ -20,5 +20,25 @@ urlpatterns = [
         "dashboards/<id:dashboard>/widgets/<id:widget>/write",
         console.dashboard_control,
         name="console-dashboard-control",
+    ),
+    path(
+        "dashboards/<id:dashboard>/widgets/new",
+        editor.widget_add,
+        name="console-dashboard-widget-add",
+    ),
+    path(
+        "dashboards/<id:dashboard>/widgets/<id:widget>/edit",
+        editor.widget_edit,
+        name="console-dashboard-widget-edit",
+    ),
+    path(
+        "dashboards/<id:dashboard>/widgets/<id:widget>/remove",
+        editor.widget_remove,
+        name="console-dashboard-widget-remove",
+    ),
+    path(
+        "dashboards/<id:dashboard>/layout",
+        editor.layout_save,
+        name="console-dashboard-layout",
     ),
 ]
