@@ -524,3 +524,10 @@ def test_the_dashboard_page_offers_the_editor(console, two_widgets):
     assert "data-layout-edit" in page
     assert 'data-layout-url="/dashboards/greenhouse/layout"' in page
     assert "vendor/gridstack/gridstack-all.js" in page
+
+
+def test_the_json_edit_page_points_to_the_forms(console, board):
+    page = text(console.get("/dashboards/greenhouse/edit"))
+
+    assert "Advanced: its widgets and their places, as JSON." in page
+    assert 'href="/dashboards/greenhouse/widgets/new"' in page
