@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboards import console
+from dashboards import console, shared
 
 urlpatterns = [
     path("dashboards/", console.dashboard_list, name="console-dashboard-list"),
@@ -20,5 +20,20 @@ urlpatterns = [
         "dashboards/<id:dashboard>/widgets/<id:widget>/write",
         console.dashboard_control,
         name="console-dashboard-control",
+    ),
+    path(
+        "dashboards/<id:dashboard>/share",
+        shared.dashboard_share,
+        name="console-dashboard-share",
+    ),
+    path(
+        "dashboards/<id:dashboard>/share/revoke",
+        shared.dashboard_share_revoke,
+        name="console-dashboard-share-revoke",
+    ),
+    path(
+        "dashboards/<id:dashboard>/share/controls",
+        shared.dashboard_share_controls,
+        name="console-dashboard-share-controls",
     ),
 ]
