@@ -6,6 +6,8 @@ Every success is exactly 200: JSON, or empty for deletes. A widget or layout tha
 saved is a 400 naming it by position and field (``widgets[0].source.device: ...``).
 """
 
+from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -13,7 +15,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
 from core.api import PAGE_PARAMETERS, AssetDetailView, AssetListView, AssetView, ok, page
 from core.api_fields import (
@@ -173,6 +175,14 @@ class DashboardCreateInput(ClosedSerializer):
     enabled = StrictBooleanField(required=False)
     widgets = _WidgetsField(required=False)
     layout = _LayoutField(required=False)
+    device_from_selector = StrictBooleanField(
+        required=False,
+        help_text="a template: `.../data?device=` picks the device its widgets naming a device "
+        "read (default: the first they name); buckets stay as they are",
+    )
+    share_controls = StrictBooleanField(
+        required=False, help_text="whether the control widgets work on the shared link"
+    )
 
 
 class DashboardUpdateInput(DashboardCreateInput):
@@ -191,6 +201,9 @@ class DashboardOutput(serializers.Serializer):
     enabled = serializers.BooleanField()
     widgets = _WidgetsField()
     layout = _LayoutField()
+    device_from_selector = serializers.BooleanField()
+    shared = serializers.BooleanField(help_text="whether it has a read-only link")
+    share_controls = serializers.BooleanField()
     created = serializers.IntegerField()
     modified = serializers.IntegerField()
 
@@ -203,6 +216,9 @@ def dashboard_out(dashboard):
         "enabled": dashboard.enabled,
         "widgets": dashboard.widgets,
         "layout": dashboard.layout,
+        "device_from_selector": dashboard.device_from_selector,
+        "shared": dashboard.share_token is not None,
+        "share_controls": dashboard.share_controls,
         "created": to_ms(dashboard.created),
         "modified": to_ms(dashboard.modified),
     }
@@ -226,7 +242,15 @@ _DATA = inline_serializer(
 def _fields(data):
     return {
         name: data[name]
-        for name in ("name", "description", "enabled", "widgets", "layout")
+        for name in (
+            "name",
+            "description",
+            "enabled",
+            "widgets",
+            "layout",
+            "device_from_selector",
+            "share_controls",
+        )
         if name in data
     }
 
@@ -305,6 +329,14 @@ class DashboardDataView(_DashboardView):
     actions = {"GET": ("Dashboard", "ReadDashboardData")}
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "device",
+                str,
+                description="on a dashboard with `device_from_selector`: the device its widgets "
+                "naming a device read (one of the user's; default: the first they name)",
+            )
+        ],
         responses={200: _DATA},
         operation_id="Dashboard_ReadData",
         description="What each widget shows now, read in one request: property values, the "
@@ -312,4 +344,47 @@ class DashboardDataView(_DashboardView):
         "per interval, computed in the database), device status.",
     )
     def get(self, request, user, dashboard):
-        return ok(selectors.dashboard_data(self.found()))
+        found = self.found()
+        device = request.query_params.get("device", "").strip() or None
+        if device is not None and found.device_from_selector:
+            if selectors.selectable_device(found, device) is None:
+                raise Http404(f"device {device!r} not found")
+        elif device is not None:
+            raise exceptions.ValidationError(
+                {"device": "this dashboard has no device selector (device_from_selector)"}
+            )
+        return ok(selectors.dashboard_data(found, device=device))
+
+
+_SHARE = inline_serializer(
+    "DashboardShare",
+    {
+        "token": serializers.CharField(help_text="the link's token: shown this once"),
+        "url": serializers.CharField(help_text="the read-only link"),
+    },
+)
+
+
+class DashboardShareView(_DashboardView):
+    actions = {"POST": ("Dashboard", "UpdateDashboard"), "DELETE": ("Dashboard", "UpdateDashboard")}
+
+    @extend_schema(
+        request=None,
+        responses={200: _SHARE},
+        operation_id="Dashboard_Share",
+        description="A new read-only link to the dashboard, opened without a login; the link "
+        "made before stops working. Its token is in this answer only: it is not stored.",
+    )
+    def post(self, request, user, dashboard):
+        token = services.dashboard_share(dashboard=self.found())
+        url = request.build_absolute_uri(reverse("shared-dashboard", args=[token]))
+        return ok({"token": token, "url": url})
+
+    @extend_schema(
+        responses={200: None},
+        operation_id="Dashboard_Unshare",
+        description="Revokes the read-only link.",
+    )
+    def delete(self, request, user, dashboard):
+        services.dashboard_unshare(dashboard=self.found())
+        return ok()

@@ -2,6 +2,7 @@
 and the dashboard itself, each widget drawn with what it shows now."""
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,8 +21,8 @@ from core.console import (
 from dashboards import services
 from dashboards.forms import DashboardForm
 from dashboards.models import Dashboard
-from dashboards.selectors import dashboard_data, dashboards_of
-from dashboards.tiles import tiles
+from dashboards.selectors import dashboards_of
+from dashboards.shared import drawn, picked_device, selector_context
 from dashboards.widgets import KINDS
 from devices.selectors import devices_for_owner
 
@@ -105,6 +106,7 @@ class DashboardEditView(_DashboardPage, ObjectEditView):
             "enabled": obj.enabled,
             "widgets": obj.widgets,
             "layout": obj.layout,
+            "device_from_selector": obj.device_from_selector,
         }
 
     def save(self, obj, form):
@@ -145,26 +147,36 @@ class DashboardDeleteView(_DashboardPage, ObjectDeleteView):
 
 @login_required
 def dashboard_detail(request, dashboard):
+    """The dashboard; one with a selector shows the device of ``?device=`` (404 with a message
+    when the user has no such device)."""
     dashboard = _dashboard(request, dashboard)
-    drawn = tiles(dashboard, dashboard_data(dashboard))
+    device, wrong = picked_device(request, dashboard)
+    if wrong:
+        messages.error(request, wrong)
     context = {
         "section": SECTION,
         "dashboard": dashboard,
-        "tiles": drawn,
-        "has_chart": any(one["type"] == "chart" and one.get("chart") for one in drawn),
+        **drawn(dashboard, device),
+        **selector_context(request, dashboard, device),
     }
-    return render(request, "console/dashboards/detail.html", context)
+    return render(request, "console/dashboards/detail.html", context, status=404 if wrong else 200)
 
 
 @login_required
 @require_POST
 def dashboard_control(request, dashboard, widget):
-    """A control widget's form: write its property, then back to the widget."""
+    """A control widget's form: write its property (of the device the page's selector picked,
+    ``?device=``), then back to the widget."""
     dashboard = _dashboard(request, dashboard)
     page = reverse("console-dashboard", args=[dashboard.identifier])
+    device, wrong = picked_device(request, dashboard)
+    if device:
+        page += "?" + urlencode({"device": device})
     try:
+        if wrong:
+            raise ValidationError(wrong)
         prop = services.dashboard_control_write(
-            dashboard=dashboard, widget_id=widget, value=request.POST.get("value")
+            dashboard=dashboard, widget_id=widget, value=request.POST.get("value"), device=device
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboards import console, editor
+from dashboards import console, editor, shared
 
 urlpatterns = [
     path("dashboards/", console.dashboard_list, name="console-dashboard-list"),
@@ -40,5 +40,20 @@ urlpatterns = [
         "dashboards/<id:dashboard>/layout",
         editor.layout_save,
         name="console-dashboard-layout",
+    ),
+    path(
+        "dashboards/<id:dashboard>/share",
+        shared.dashboard_share,
+        name="console-dashboard-share",
+    ),
+    path(
+        "dashboards/<id:dashboard>/share/revoke",
+        shared.dashboard_share_revoke,
+        name="console-dashboard-share-revoke",
+    ),
+    path(
+        "dashboards/<id:dashboard>/share/controls",
+        shared.dashboard_share_controls,
+        name="console-dashboard-share-controls",
     ),
 ]

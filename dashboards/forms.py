@@ -54,6 +54,13 @@ class DashboardForm(forms.Form):
     )
     description = forms.CharField(label="Description", max_length=255, required=False)
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
+    device_from_selector = forms.BooleanField(
+        label="Device from a selector",
+        required=False,
+        help_text="A selector at the top of the dashboard picks the device that its widgets "
+        "naming a device read (properties, status), so one dashboard serves every device of "
+        "the same kind; by default the first device they name. Buckets stay as they are.",
+    )
     widgets = JSONTextField(
         label="Widgets (JSON)",
         empty=[],

@@ -10,9 +10,12 @@ class Dashboard(OwnedModel):
     positions on a 12-column grid, ``{widget id: {x, y, w, h}}`` (``dashboards.widgets`` says
     what they may hold; ``dashboards.services`` checks them).
 
-    ``share_token`` opens a read-only link to the dashboard without a login once sharing is
-    built (null: not shared; a new token revokes the old link); ``share_controls`` lets the
-    control widgets work on that link.
+    ``share_token`` is the SHA-256 (hex) of the token of the dashboard's read-only link, which
+    opens it without a login (the token itself is never stored; null: not shared; a new token
+    revokes the old link); ``share_controls`` lets the control widgets work on that link.
+
+    ``device_from_selector`` makes the dashboard a template: a selector at its top picks the
+    device that every widget naming a device reads instead (``dashboards.selectors``).
     """
 
     owner = models.ForeignKey(
@@ -29,6 +32,13 @@ class Dashboard(OwnedModel):
         default=False,
         help_text="Whether the control widgets (switch, slider, text input) work on the shared "
         "link; otherwise they show their value only.",
+    )
+
+    device_from_selector = models.BooleanField(
+        "device from a selector",
+        default=False,
+        help_text="A selector at the top of the dashboard picks the device its widgets read "
+        "(those naming a device: properties, status); buckets stay as they are.",
     )
 
     class Meta(OwnedModel.Meta):

@@ -8,6 +8,8 @@ the records themselves when the range holds at most ``CHART_RECORDS``, else aggr
 interval computed in the database by ``buckets.aggregates``).
 """
 
+import hashlib
+
 from django.db.models import JSONField, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -55,6 +57,49 @@ def dashboard_by_path(*, username, identifier):
         .filter(owner__username=username, identifier=identifier)
         .first()
     )
+
+
+def share_token_hash(token):
+    """What a dashboard stores of its share token: the SHA-256 of it, in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def dashboard_by_share_token(token):
+    """The enabled dashboard whose read-only link has ``token``, or None (a wrong or revoked
+    token, a disabled dashboard)."""
+    if not isinstance(token, str) or not token:
+        return None
+    return (
+        Dashboard.objects.select_related("owner")
+        .filter(share_token=share_token_hash(token), enabled=True)
+        .first()
+    )
+
+
+def default_device(dashboard):
+    """The device a dashboard with a selector shows when none is picked: the first device its
+    widgets name, or None."""
+    for widget in dashboard.widgets:
+        if widget["source"]["kind"] != "bucket":
+            return widget["source"]["device"]
+    return None
+
+
+def selectable_device(dashboard, identifier):
+    """The owner's device ``identifier`` picked in a dashboard's selector, or None when the owner
+    has no such device."""
+    return Device.objects.filter(owner_id=dashboard.owner_id, identifier=identifier).first()
+
+
+def widgets_on_device(widgets, device):
+    """``widgets`` with every source naming a device (a property's, a device's) reading
+    ``device`` instead; bucket sources stay as they are."""
+    return [
+        {**widget, "source": {**widget["source"], "device": device}}
+        if widget["source"]["kind"] != "bucket"
+        else widget
+        for widget in widgets
+    ]
 
 
 def field_value(value, path):
@@ -248,7 +293,7 @@ def _widget_data(widget, sources, now_ms):
     return {"value": value, "ts": to_ms(modified)}
 
 
-def dashboard_data(dashboard, *, now_ms=None):
+def dashboard_data(dashboard, *, now_ms=None, device=None):
     """What each widget of ``dashboard`` shows now: ``{"ts": now, "widgets": {id: data}}``.
 
     A widget's data is ``{"value", "ts"}`` (a property's field and when the property changed, a
@@ -257,9 +302,14 @@ def dashboard_data(dashboard, *, now_ms=None):
     ``{"points": [{"lat", "lng", "ts"}]}``; for a device status widget ``{"status",
     "connected", "last_call", "calls_today"}``. A source deleted since the widget was saved
     gives ``{"value": null, "ts": null, "unavailable": why}``.
+
+    ``device``: the device picked in the selector of a dashboard that has one; its widgets
+    naming a device read it instead (the caller checks that the owner has it).
     """
     now_ms = to_ms(timezone.now()) if now_ms is None else now_ms
     widgets = dashboard.widgets
+    if device is not None and dashboard.device_from_selector:
+        widgets = widgets_on_device(widgets, device)
     sources = _Sources(dashboard, widgets)
     return {
         "ts": now_ms,

@@ -5,12 +5,15 @@ each widget reads a device, property or bucket of the dashboard's owner, looked 
 queries whatever the number of widgets.
 """
 
+import secrets
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from buckets.models import Bucket
 from core.db import insert_unique, save_changes, updatable
 from dashboards.models import Dashboard
+from dashboards.selectors import share_token_hash
 from dashboards.widgets import (
     KINDS,
     Errors,
@@ -86,7 +89,16 @@ def dashboard_check(*, owner, widgets, layout, references=True):
 
 @transaction.atomic
 def dashboard_create(
-    *, owner, identifier, name="", description="", enabled=True, widgets=None, layout=None
+    *,
+    owner,
+    identifier,
+    name="",
+    description="",
+    enabled=True,
+    widgets=None,
+    layout=None,
+    device_from_selector=False,
+    share_controls=False,
 ):
     """A new dashboard of ``owner``; its widgets must read the owner's own devices, properties
     and buckets."""
@@ -98,13 +110,23 @@ def dashboard_create(
         enabled=enabled,
         widgets=[] if widgets is None else widgets,
         layout={} if layout is None else layout,
+        device_from_selector=device_from_selector,
+        share_controls=share_controls,
     )
     dashboard.full_clean(validate_constraints=False)
     dashboard_check(owner=owner, widgets=dashboard.widgets, layout=dashboard.layout)
     return insert_unique(dashboard)
 
 
-_UPDATABLE = {"name", "description", "enabled", "widgets", "layout"}
+_UPDATABLE = {
+    "name",
+    "description",
+    "enabled",
+    "widgets",
+    "layout",
+    "device_from_selector",
+    "share_controls",
+}
 
 
 @transaction.atomic
@@ -192,17 +214,22 @@ def _with_field(current, path, value):
 
 
 @transaction.atomic
-def dashboard_control_write(*, dashboard, widget_id, value):
+def dashboard_control_write(*, dashboard, widget_id, value, device=None):
     """Write what a control widget (switch, slider, text input) sends to its property and return
     the property: a switch's ``on`` or ``off`` value (its options', true and false by default),
     a slider's number within its min and max, a text input's text. A widget with a ``field``
     changes only that field of the property's value. With the device's callback answering
-    with that property, the device gets the value in the answer to its next call."""
+    with that property, the device gets the value in the answer to its next call.
+
+    ``device``: the device picked in the selector of a dashboard that has one, whose property
+    is written instead (one of the owner's: another's is not found)."""
     widget = widget_by_id(dashboard.widgets, widget_id)
     if widget is None or not KINDS[widget["type"]].control:
         raise ValidationError({"widget": f'this dashboard has no control widget "{widget_id}"'})
     written = _control_value(widget, value)
     source = widget["source"]
+    if device is not None and dashboard.device_from_selector:
+        source = {**source, "device": device}
     prop = (
         Property.objects.select_for_update(of=("self",))
         .select_related("device__owner")
@@ -223,3 +250,20 @@ def dashboard_control_write(*, dashboard, widget_id, value):
     if source.get("field"):
         written = _with_field(prop.value, source["field"], written)
     return property_update(prop=prop, value=written)
+
+
+@transaction.atomic
+def dashboard_share(*, dashboard):
+    """A new read-only link for ``dashboard``: returns its token, which is not stored (only its
+    SHA-256 is) and cannot be shown again; the link it had before stops working."""
+    token = secrets.token_urlsafe(32)
+    dashboard.share_token = share_token_hash(token)
+    dashboard.save(update_fields=["share_token", "modified"])
+    return token
+
+
+@transaction.atomic
+def dashboard_unshare(*, dashboard):
+    """Revoke the dashboard's read-only link."""
+    dashboard.share_token = None
+    dashboard.save(update_fields=["share_token", "modified"])

@@ -265,13 +265,13 @@ def tile(widget, data, place):
     return out
 
 
-def tiles(dashboard, data):
+def tiles(dashboard, data, widgets=None):
     """The tiles of a dashboard in the order a phone shows them, one under the other: by row,
-    then by column."""
-    placed = places(dashboard.widgets, dashboard.layout)
+    then by column. ``widgets``: the dashboard's as they read another device (its selector's)."""
+    widgets = dashboard.widgets if widgets is None else widgets
+    placed = places(widgets, dashboard.layout)
     drawn = [
-        tile(widget, data["widgets"][widget["id"]], placed[widget["id"]])
-        for widget in dashboard.widgets
+        tile(widget, data["widgets"][widget["id"]], placed[widget["id"]]) for widget in widgets
     ]
     order = {ident: (y, x) for ident, (x, y, _, _) in placed.items()}
     return sorted(drawn, key=lambda one: order[one["id"]])

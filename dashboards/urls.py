@@ -14,4 +14,9 @@ urlpatterns = [
         api.DashboardDataView.as_view(),
         name="api-dashboard-data",
     ),
+    path(
+        "v1/users/<id:user>/dashboards/<id:dashboard>/share",
+        api.DashboardShareView.as_view(),
+        name="api-dashboard-share",
+    ),
 ]

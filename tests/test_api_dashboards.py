@@ -20,7 +20,19 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = {"dashboard", "name", "description", "enabled", "widgets", "layout", "created", "modified"}
+FIELDS = {
+    "dashboard",
+    "name",
+    "description",
+    "enabled",
+    "widgets",
+    "layout",
+    "device_from_selector",
+    "shared",
+    "share_controls",
+    "created",
+    "modified",
+}
 BASE = "/v1/users/alice/dashboards"
 
 

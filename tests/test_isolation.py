@@ -64,6 +64,10 @@ PUBLIC = {
     "admin:login",
     "server-assets",
     "server-events",
+    # A dashboard's read-only link: its token is 256 random bits, not a user's name or id
+    # (tests/test_dashboard_sharing.py walks the other routes with one).
+    "shared-dashboard",
+    "shared-dashboard-control",
 }
 # Routes every signed-in user may read: the same for everyone.
 SHARED = {"api-endpoint-templates", "api-endpoint-template"}

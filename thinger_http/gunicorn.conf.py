@@ -30,6 +30,8 @@ keepalive = 5
 # callback tokens may travel as ?authorization=.
 accesslog = "-" if os.environ.get("ACCESS_LOG", "0").lower() in ("1", "on", "true") else None
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# The path of a dashboard's shared link holds its token: masked (thinger_http.log).
+logger_class = "thinger_http.gunicorn_log.MaskedLogger"
 
 
 def post_worker_init(worker):

@@ -3,7 +3,9 @@
 Devices may put their token in the URL (``?authorization=``), and any URL, header or exception
 message can end up in a log line. ``MaskSecrets`` rewrites each record before a handler writes
 it: the values of ``authorization=``, ``*token=`` and ``password=`` parameters, ``Bearer``
-credentials and anything shaped like a JWT become ``***``.
+credentials, anything shaped like a JWT and the token in a dashboard's shared link
+(``/shared/dashboards/<token>/``) become ``***``. Gunicorn's access log, which Django's
+handlers do not see, masks its lines through ``thinger_http.gunicorn_log``.
 """
 
 import logging
@@ -14,6 +16,7 @@ _SECRETS = [
     (re.compile(r"(?i)\b(authorization|[a-z_]*token|password)=[^&\s\"'#;,]+"), rf"\1={MASK}"),
     (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), rf"\1 {MASK}"),
     (re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"), MASK),
+    (re.compile(r"(/shared/dashboards/)[^/\s?#\"']+"), rf"\1{MASK}"),
 ]
 
 

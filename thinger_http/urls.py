@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("buckets.urls")),
     path("", include("endpoints.urls")),
     path("", include("dashboards.urls")),
+    path("", include("dashboards.shared_urls")),
     # The browser console.
     path("login/", console.LoginView.as_view(), name="console-login"),
     path("logout/", console.LogoutView.as_view(), name="console-logout"),
