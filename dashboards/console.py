@@ -151,9 +151,23 @@ def dashboard_detail(request, dashboard):
         "section": SECTION,
         "dashboard": dashboard,
         "tiles": drawn,
-        "has_chart": any(one["type"] == "chart" and one.get("chart") for one in drawn),
+        # Chart.js even for a chart with nothing to draw yet: its first records come live.
+        "has_chart": any(one["type"] == "chart" for one in drawn),
+        "live_url": f"/v1/users/{dashboard.owner.username}/dashboards/{dashboard.identifier}/live",
     }
     return render(request, "console/dashboards/detail.html", context)
+
+
+@login_required
+def dashboard_tiles(request, dashboard):
+    """The tiles of the widgets ``?w=<id>`` (repeated; none: all of them) as HTML, for the
+    dashboard's page to swap in place when they change (``static/js/dashboard-live.js``); ids
+    of no widget are ignored."""
+    dashboard = _dashboard(request, dashboard)
+    wanted = set(request.GET.getlist("w")) or None
+    drawn = tiles(dashboard, dashboard_data(dashboard, only=wanted))
+    context = {"dashboard": dashboard, "tiles": drawn}
+    return render(request, "console/dashboards/_tiles.html", context)
 
 
 @login_required

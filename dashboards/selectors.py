@@ -8,7 +8,7 @@ the records themselves when the range holds at most ``CHART_RECORDS``, else aggr
 interval computed in the database by ``buckets.aggregates``).
 """
 
-from django.db.models import JSONField, OuterRef, Q, Subquery
+from django.db.models import F, JSONField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from buckets.aggregates import bucket_aggregate
@@ -94,8 +94,9 @@ def chart_interval(span_ms):
 
 
 class _Sources:
-    """Everything a dashboard's widgets name, read at once: devices (with their calls today),
-    properties, and buckets with their last record."""
+    """Everything a dashboard's widgets name, read at once: devices (with their calls today and
+    the property their callback answers with), properties, and buckets with their last
+    record."""
 
     def __init__(self, dashboard, widgets):
         devices, properties, buckets = references(widgets)
@@ -105,9 +106,9 @@ class _Sources:
         if devices:
             self.devices = {
                 device.identifier: device
-                for device in Device.objects.filter(owner_id=owner, identifier__in=devices).only(
-                    "identifier", "connected", "last_call_at"
-                )
+                for device in Device.objects.filter(owner_id=owner, identifier__in=devices)
+                .only("identifier", "connected", "last_call_at")
+                .annotate(answers_with=F("callback__send_property__identifier"))
             }
             today = timezone.localdate(timezone.now(), timezone.get_default_timezone())
             self.calls_today = dict(
@@ -216,6 +217,19 @@ def _map_records(bucket, source, options, now_ms):
     return {"from": low, "to": high, "points": [point for point in points if point]}
 
 
+def _pickup(device, prop, modified):
+    """Whether the device has picked up its property's current value: ``{"state": "picked_up",
+    "at": its call}`` when its callback answers with the property and it called since the value
+    changed, ``{"state": "waiting"}`` until it calls, ``{"state": "not_answered"}`` when its
+    callback answers with another property or none."""
+    if device.answers_with != prop:
+        return {"state": "not_answered", "at": None}
+    called = device.last_call_at
+    if called is not None and called >= modified:
+        return {"state": "picked_up", "at": to_ms(called)}
+    return {"state": "waiting", "at": None}
+
+
 def _widget_data(widget, sources, now_ms):
     kind = KINDS[widget["type"]]
     source = widget["source"]
@@ -245,23 +259,39 @@ def _widget_data(widget, sources, now_ms):
     if kind.type == "map":
         point = _point(value, options, to_ms(modified))
         return {"points": [point] if point else []}
+    if kind.control:
+        pickup = _pickup(device, source["property"], modified)
+        return {"value": value, "ts": to_ms(modified), "pickup": pickup}
     return {"value": value, "ts": to_ms(modified)}
 
 
-def dashboard_data(dashboard, *, now_ms=None):
-    """What each widget of ``dashboard`` shows now: ``{"ts": now, "widgets": {id: data}}``.
+def dashboard_data(dashboard, *, now_ms=None, only=None):
+    """What each widget of ``dashboard`` shows now: ``{"ts": now, "widgets": {id: data}}``;
+    ``only``: of the widgets with these ids only (others unknown are left out).
 
     A widget's data is ``{"value", "ts"}`` (a property's field and when the property changed, a
     bucket's last record's field and its time, or a device's status, last call or calls today);
     for a chart ``{"from", "to", "interval", "aggregation", "series"}``; for a map
     ``{"points": [{"lat", "lng", "ts"}]}``; for a device status widget ``{"status",
-    "connected", "last_call", "calls_today"}``. A source deleted since the widget was saved
-    gives ``{"value": null, "ts": null, "unavailable": why}``.
+    "connected", "last_call", "calls_today"}``; a control widget's has ``"pickup"`` too,
+    whether the device has picked up the value (``_pickup``). A source deleted since the widget
+    was saved gives ``{"value": null, "ts": null, "unavailable": why}``.
     """
     now_ms = to_ms(timezone.now()) if now_ms is None else now_ms
     widgets = dashboard.widgets
+    if only is not None:
+        widgets = [widget for widget in widgets if widget["id"] in only]
     sources = _Sources(dashboard, widgets)
     return {
         "ts": now_ms,
         "widgets": {widget["id"]: _widget_data(widget, sources, now_ms) for widget in widgets},
     }
+
+
+def dashboard_for_live(*, username, identifier, user):
+    """The dashboard a live socket (``dashboards.live``) may follow: ``{user}``'s dashboard
+    ``{dashboard}`` when ``user`` (the console's session) owns it, else None. The one check of
+    who may open a dashboard's socket."""
+    if user is None or user.username != username:
+        return None
+    return dashboard_by_path(username=username, identifier=identifier)
