@@ -10,3 +10,11 @@ EXPORT_COMPLETED = declare(
     description="An export of the bucket finished: its file and where to read it "
     "(its url, file://users/{user}/buckets/{bucket}/{file}).",
 )
+RECORDS_WRITE = declare(
+    "bucket_records_write",
+    "bucket",
+    "device",
+    "records",
+    description="Records were stored in the bucket: how many, and the device whose callback "
+    "stored them (none when the API did).",
+)

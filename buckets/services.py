@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from buckets import exports
-from buckets.events import EXPORT_COMPLETED
+from buckets.events import EXPORT_COMPLETED, RECORDS_WRITE
 from buckets.models import Bucket, BucketExport, BucketRecord
 from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes, updatable
 from core.events import publish
@@ -152,7 +152,9 @@ def bucket_write(*, bucket, values, now_ms=None):
         else:
             explicit[ts] = {key: item for key, item in value.items() if key != "ts"}
     bucket_write_records(bucket_id=bucket.pk, explicit=explicit, server=server, now_ms=now_ms)
-    return len(explicit) + len(server)
+    count = len(explicit) + len(server)
+    publish(bucket.owner.username, RECORDS_WRITE(bucket.identifier, ts=now_ms, records=count))
+    return count
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -22,7 +23,13 @@ from dashboards import services
 from dashboards.forms import DashboardForm
 from dashboards.models import Dashboard
 from dashboards.selectors import dashboards_of
-from dashboards.shared import drawn, picked_device, selector_context
+from dashboards.shared import (
+    drawn,
+    live_context,
+    picked_device,
+    selector_choice,
+    selector_context,
+)
 from dashboards.widgets import KINDS
 from devices.selectors import devices_for_owner
 
@@ -158,8 +165,26 @@ def dashboard_detail(request, dashboard):
         "dashboard": dashboard,
         **drawn(dashboard, device),
         **selector_context(request, dashboard, device),
+        **live_context(dashboard, device),
     }
     return render(request, "console/dashboards/detail.html", context, status=404 if wrong else 200)
+
+
+@login_required
+def dashboard_tiles(request, dashboard):
+    """The tiles of the widgets ``?w=<id>`` (repeated; none: all of them) as HTML, for the
+    dashboard's page to swap in place when they change (``static/js/dashboard-live.js``), on
+    the device its selector picked (``?device=``); ids of no widget are ignored."""
+    dashboard = _dashboard(request, dashboard)
+    device, wrong = picked_device(request, dashboard)
+    if wrong:
+        raise Http404(wrong)
+    context = {
+        "dashboard": dashboard,
+        "selector": selector_choice(dashboard, device),
+        **drawn(dashboard, device, only=set(request.GET.getlist("w")) or None),
+    }
+    return render(request, "console/dashboards/_tiles.html", context)
 
 
 @login_required

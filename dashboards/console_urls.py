@@ -7,6 +7,11 @@ urlpatterns = [
     path("dashboards/new", console.DashboardEditView.as_view(), name="console-dashboard-create"),
     path("dashboards/<id:dashboard>/", console.dashboard_detail, name="console-dashboard"),
     path(
+        "dashboards/<id:dashboard>/tiles",
+        console.dashboard_tiles,
+        name="console-dashboard-tiles",
+    ),
+    path(
         "dashboards/<id:dashboard>/edit",
         console.DashboardEditView.as_view(),
         name="console-dashboard-edit",

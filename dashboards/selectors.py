@@ -10,7 +10,7 @@ interval computed in the database by ``buckets.aggregates``).
 
 import hashlib
 
-from django.db.models import JSONField, OuterRef, Q, Subquery
+from django.db.models import F, JSONField, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from buckets.aggregates import bucket_aggregate
@@ -139,8 +139,9 @@ def chart_interval(span_ms):
 
 
 class _Sources:
-    """Everything a dashboard's widgets name, read at once: devices (with their calls today),
-    properties, and buckets with their last record."""
+    """Everything a dashboard's widgets name, read at once: devices (with their calls today and
+    the property their callback answers with), properties, and buckets with their last
+    record."""
 
     def __init__(self, dashboard, widgets):
         devices, properties, buckets = references(widgets)
@@ -150,9 +151,9 @@ class _Sources:
         if devices:
             self.devices = {
                 device.identifier: device
-                for device in Device.objects.filter(owner_id=owner, identifier__in=devices).only(
-                    "identifier", "connected", "last_call_at"
-                )
+                for device in Device.objects.filter(owner_id=owner, identifier__in=devices)
+                .only("identifier", "connected", "last_call_at")
+                .annotate(answers_with=F("callback__send_property__identifier"))
             }
             today = timezone.localdate(timezone.now(), timezone.get_default_timezone())
             self.calls_today = dict(
@@ -261,6 +262,19 @@ def _map_records(bucket, source, options, now_ms):
     return {"from": low, "to": high, "points": [point for point in points if point]}
 
 
+def _pickup(device, prop, modified):
+    """Whether the device has picked up its property's current value: ``{"state": "picked_up",
+    "at": its call}`` when its callback answers with the property and it called since the value
+    changed, ``{"state": "waiting"}`` until it calls, ``{"state": "not_answered"}`` when its
+    callback answers with another property or none."""
+    if device.answers_with != prop:
+        return {"state": "not_answered", "at": None}
+    called = device.last_call_at
+    if called is not None and called >= modified:
+        return {"state": "picked_up", "at": to_ms(called)}
+    return {"state": "waiting", "at": None}
+
+
 def _widget_data(widget, sources, now_ms):
     kind = KINDS[widget["type"]]
     source = widget["source"]
@@ -290,18 +304,23 @@ def _widget_data(widget, sources, now_ms):
     if kind.type == "map":
         point = _point(value, options, to_ms(modified))
         return {"points": [point] if point else []}
+    if kind.control:
+        pickup = _pickup(device, source["property"], modified)
+        return {"value": value, "ts": to_ms(modified), "pickup": pickup}
     return {"value": value, "ts": to_ms(modified)}
 
 
-def dashboard_data(dashboard, *, now_ms=None, device=None):
-    """What each widget of ``dashboard`` shows now: ``{"ts": now, "widgets": {id: data}}``.
+def dashboard_data(dashboard, *, now_ms=None, device=None, only=None):
+    """What each widget of ``dashboard`` shows now: ``{"ts": now, "widgets": {id: data}}``;
+    ``only``: of the widgets with these ids only (others unknown are left out).
 
     A widget's data is ``{"value", "ts"}`` (a property's field and when the property changed, a
     bucket's last record's field and its time, or a device's status, last call or calls today);
     for a chart ``{"from", "to", "interval", "aggregation", "series"}``; for a map
     ``{"points": [{"lat", "lng", "ts"}]}``; for a device status widget ``{"status",
-    "connected", "last_call", "calls_today"}``. A source deleted since the widget was saved
-    gives ``{"value": null, "ts": null, "unavailable": why}``.
+    "connected", "last_call", "calls_today"}``; a control widget's has ``"pickup"`` too,
+    whether the device has picked up the value (``_pickup``). A source deleted since the widget
+    was saved gives ``{"value": null, "ts": null, "unavailable": why}``.
 
     ``device``: the device picked in the selector of a dashboard that has one; its widgets
     naming a device read it instead (the caller checks that the owner has it).
@@ -310,8 +329,33 @@ def dashboard_data(dashboard, *, now_ms=None, device=None):
     widgets = dashboard.widgets
     if device is not None and dashboard.device_from_selector:
         widgets = widgets_on_device(widgets, device)
+    if only is not None:
+        widgets = [widget for widget in widgets if widget["id"] in only]
     sources = _Sources(dashboard, widgets)
     return {
         "ts": now_ms,
         "widgets": {widget["id"]: _widget_data(widget, sources, now_ms) for widget in widgets},
     }
+
+
+def dashboard_for_live(*, user=None, username=None, identifier=None, token=None, device=None):
+    """What a live socket (``dashboards.live``) may follow: ``(dashboard, its widgets as the
+    page shows them)``, or None. The one check of who may open a dashboard's socket:
+
+    - ``{user}``'s dashboard ``{dashboard}`` when ``user`` (the console's session) owns it, on
+      the device its selector picked (``device``: one of the owner's, else None);
+    - the dashboard of a read-only link's ``token``, on its own device.
+    """
+    if token is not None:
+        dashboard = dashboard_by_share_token(token)
+        return None if dashboard is None else (dashboard, dashboard.widgets)
+    if user is None or user.username != username:
+        return None
+    dashboard = dashboard_by_path(username=username, identifier=identifier)
+    if dashboard is None:
+        return None
+    if not device or not dashboard.device_from_selector:
+        return dashboard, dashboard.widgets
+    if selectable_device(dashboard, device) is None:
+        return None
+    return dashboard, widgets_on_device(dashboard.widgets, device)

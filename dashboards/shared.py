@@ -12,6 +12,7 @@ token is in the URL) and ``X-Robots-Tag: noindex``; a wrong or revoked token is 
 """
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -41,16 +42,34 @@ SECTION = "dashboards"
 SELECTOR_DEVICES = 500
 
 
-def drawn(dashboard, device=None):
+def drawn(dashboard, device=None, only=None):
     """The tiles of ``dashboard`` and whether one is a chart; ``device``: the device picked in
-    its selector (one of the owner's)."""
+    its selector (one of the owner's); ``only``: the tiles of the widgets with these ids only."""
     widgets = dashboard.widgets
     if device is not None and dashboard.device_from_selector:
         widgets = widgets_on_device(widgets, device)
-    shown = tiles(dashboard, dashboard_data(dashboard, device=device), widgets)
+    shown = tiles(dashboard, dashboard_data(dashboard, device=device, only=only), widgets)
     return {
         "tiles": shown,
-        "has_chart": any(one["type"] == "chart" and one.get("chart") for one in shown),
+        # Chart.js even for a chart with nothing to draw yet: its first records come live.
+        "has_chart": any(one["type"] == "chart" for one in shown),
+    }
+
+
+def live_context(dashboard, device=None, token=None):
+    """Where a dashboard's page follows its changes (``static/js/dashboard-live.js``): its live
+    socket (``dashboards.live``) and the address of its tiles, for the device the selector
+    picked; on the read-only link (``token``), the link's own."""
+    if token is not None:
+        return {
+            "live_url": f"/shared/dashboards/{token}/live",
+            "tiles_url": reverse("shared-dashboard-tiles", args=[token]),
+        }
+    query = "?" + urlencode({"device": device}) if device else ""
+    return {
+        "live_url": f"/v1/users/{dashboard.owner.username}/dashboards/{dashboard.identifier}"
+        f"/live{query}",
+        "tiles_url": reverse("console-dashboard-tiles", args=[dashboard.identifier]) + query,
     }
 
 
@@ -67,18 +86,19 @@ def picked_device(request, dashboard):
     return picked, None
 
 
+def selector_choice(dashboard, device):
+    """The selector's default and picked device, as a control widget's form needs them."""
+    if not dashboard.device_from_selector:
+        return {}
+    return {"default": default_device(dashboard), "picked": device or default_device(dashboard)}
+
+
 def selector_context(request, dashboard, device):
     """What the selector at the top of a template dashboard shows in the console."""
     if not dashboard.device_from_selector:
         return {}
     rows = devices_for_owner(request.user).values_list("identifier", "name")[:SELECTOR_DEVICES]
-    return {
-        "selector": {
-            "default": default_device(dashboard),
-            "picked": device or default_device(dashboard),
-            "devices": list(rows),
-        }
-    }
+    return {"selector": {**selector_choice(dashboard, device), "devices": list(rows)}}
 
 
 # --- The owner's side: make, revoke, allow controls ------------------------------------------
@@ -183,8 +203,22 @@ def shared_dashboard(request, token, dashboard):
         "controls": dashboard.share_controls,
         "default_device": default_device(dashboard) if dashboard.device_from_selector else None,
         **drawn(dashboard),
+        **live_context(dashboard, token=token),
     }
     return render(request, "shared/dashboard.html", context)
+
+
+@_link_view
+def shared_dashboard_tiles(request, token, dashboard):
+    """The tiles ``?w=<id>`` of the link's dashboard, as the console's ``dashboard_tiles``."""
+    context = {
+        "dashboard": dashboard,
+        "token": token,
+        "shared": True,
+        "controls": dashboard.share_controls,
+        **drawn(dashboard, only=set(request.GET.getlist("w")) or None),
+    }
+    return render(request, "console/dashboards/_tiles.html", context)
 
 
 @_link_view

@@ -7,6 +7,11 @@ from dashboards import shared
 urlpatterns = [
     path("shared/dashboards/<str:token>/", shared.shared_dashboard, name="shared-dashboard"),
     path(
+        "shared/dashboards/<str:token>/tiles",
+        shared.shared_dashboard_tiles,
+        name="shared-dashboard-tiles",
+    ),
+    path(
         "shared/dashboards/<str:token>/widgets/<id:widget>/write",
         shared.shared_dashboard_control,
         name="shared-dashboard-control",

@@ -199,6 +199,13 @@ def _map(data):
 
 
 def _control(kind, data, options):
+    out = _control_value(kind, data, options)
+    pickup = data.get("pickup") or {}
+    out["pickup"] = {**pickup, "at": moment(pickup.get("at"))}
+    return out
+
+
+def _control_value(kind, data, options):
     value = data.get("value")
     if kind == "switch":
         on_value = options.get("on", True)
@@ -267,11 +274,14 @@ def tile(widget, data, place):
 
 def tiles(dashboard, data, widgets=None):
     """The tiles of a dashboard in the order a phone shows them, one under the other: by row,
-    then by column. ``widgets``: the dashboard's as they read another device (its selector's)."""
+    then by column; those of the widgets ``data`` has (all, or the ones asked for).
+    ``widgets``: the dashboard's as they read another device (its selector's)."""
     widgets = dashboard.widgets if widgets is None else widgets
     placed = places(widgets, dashboard.layout)
     drawn = [
-        tile(widget, data["widgets"][widget["id"]], placed[widget["id"]]) for widget in widgets
+        tile(widget, data["widgets"][widget["id"]], placed[widget["id"]])
+        for widget in widgets
+        if widget["id"] in data["widgets"]
     ]
     order = {ident: (y, x) for ident, (x, y, _, _) in placed.items()}
     return sorted(drawn, key=lambda one: order[one["id"]])

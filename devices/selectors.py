@@ -36,6 +36,7 @@ class CallbackDevice:
     connected: bool
     timeout_minutes: int
     write_bucket_id: int | None  # None when off or when the bucket is disabled
+    write_bucket_identifier: str | None
     set_property_id: int | None
     set_property_identifier: str | None
     call_endpoint_id: int | None  # None when off or when the endpoint is disabled
@@ -54,7 +55,20 @@ def device_for_callback(*, username, identifier):
 
 def callback_device_from_row(row):
     """A ``CallbackDevice`` from a row of ``device_callback_sql``'s columns, in their order."""
-    pk, generation, enabled, connected, timeout, bucket, prop, prop_id, endpoint, send, value = row
+    (
+        pk,
+        generation,
+        enabled,
+        connected,
+        timeout,
+        bucket,
+        bucket_name,
+        prop,
+        prop_name,
+        endpoint,
+        send,
+        value,
+    ) = row
     return CallbackDevice(
         id=pk,
         token_generation=generation,
@@ -62,8 +76,9 @@ def callback_device_from_row(row):
         connected=bool(connected),
         timeout_minutes=DEFAULT_TIMEOUT_MINUTES if timeout is None else timeout,
         write_bucket_id=bucket,
+        write_bucket_identifier=bucket_name,
         set_property_id=prop,
-        set_property_identifier=prop_id,
+        set_property_identifier=prop_name,
         call_endpoint_id=endpoint,
         send_property_id=send,
         send_property_value=value,
@@ -83,7 +98,9 @@ def device_callback_sql():
     # Table names are the only interpolated values (S608).
     return (
         "SELECT d.id, d.token_generation, d.enabled, d.connected, s.timeout, "  # noqa: S608
-        "CASE WHEN b.enabled THEN s.write_bucket_id END AS bucket, s.set_property_id AS set_id, "
+        "CASE WHEN b.enabled THEN s.write_bucket_id END AS bucket, "
+        "CASE WHEN b.enabled THEN b.identifier END AS bucket_identifier, "
+        "s.set_property_id AS set_id, "
         "sp.identifier AS set_identifier, "
         "CASE WHEN e.enabled THEN s.call_endpoint_id END AS endpoint, "
         "s.send_property_id AS send_id, CAST(p.value AS TEXT) AS send_value "

@@ -52,6 +52,10 @@ class EventsServer:
         self.thread.join(timeout=10)
         self.sock.close()
 
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
     def url(self, username, token=None):
         query = f"?authorization={token}" if token else ""
         return f"ws://127.0.0.1:{self.port}/v1/users/{username}/events{query}"

@@ -269,4 +269,5 @@ def test_the_scenarios_cover_what_a_call_can_do(postgresql_only, client, setting
         "device_callback_call",
         "device_state_change",
         "device_property_update",
+        "bucket_records_write",
     }

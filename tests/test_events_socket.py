@@ -245,6 +245,28 @@ def test_property_writes_from_the_callback_and_the_api_are_announced(
         assert (event["device"], event["property"]) == ("sensor1", "mode")
 
 
+def test_records_stored_by_the_callback_and_the_api_are_announced(
+    events_server, alice, sensor, callback_client, bearer_client
+):
+    bucket = BucketFactory(owner=alice, identifier="temps")
+    callback_configure(sensor, write_bucket=bucket)
+    api = bearer_client(alice)
+    with events_server.subscribe("alice", token(alice), {"event": "bucket_records_write"}) as ws:
+        call(callback_client, sensor, [{"t": 1}, {"t": 2}])
+        event = next_event(ws)
+        assert (event["bucket"], event["device"], event["records"]) == ("temps", "sensor1", 2)
+        answer = api.post("/v1/users/alice/buckets/temps/data", {"t": 3}, "application/json")
+        assert answer.status_code == 200, answer.content
+        event = next_event(ws)
+        assert (event["bucket"], event["records"]) == ("temps", 1)
+        assert "device" not in event
+        # A disabled bucket stores nothing, and nothing is announced.
+        bucket.enabled = False
+        bucket.save()
+        call(callback_client, sensor)
+        assert no_event(ws)
+
+
 def test_an_event_is_sent_only_after_its_transaction_commits(events_server, alice):
     from django.db import transaction
 

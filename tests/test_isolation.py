@@ -68,6 +68,7 @@ PUBLIC = {
     # (tests/test_dashboard_sharing.py walks the other routes with one).
     "shared-dashboard",
     "shared-dashboard-control",
+    "shared-dashboard-tiles",
 }
 # Routes every signed-in user may read: the same for everyone.
 SHARED = {"api-endpoint-templates", "api-endpoint-template"}

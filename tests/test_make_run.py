@@ -254,5 +254,60 @@ def test_live_events_reach_a_websocket_opened_at_the_web_address(running):
     assert "authorization=nope" not in output
 
 
+def test_a_dashboard_pages_socket_is_handed_over_too(running):
+    """The console's dashboard page opens its live socket at the site's address with its
+    session: the web process hands it to the events process as well, and a device's call there
+    names the dashboard's widgets it changed."""
+    from websockets.sync.client import connect
+
+    base = f"http://127.0.0.1:{running.port}"
+    console = requests.Session()
+    console.get(f"{base}/login/", timeout=10)
+    logged_in = console.post(
+        f"{base}/login/",
+        data={
+            "username": "admin",
+            "password": "make-run-test-password",
+            "csrfmiddlewaretoken": console.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base}/login/"},
+        timeout=10,
+    )
+    assert "sessionid" in console.cookies, logged_in.text[:500]
+    token = requests.post(
+        f"{base}/oauth/token",
+        data={"grant_type": "password", "username": "admin", "password": "make-run-test-password"},
+        timeout=10,
+    ).json()["access_token"]
+    created = subprocess.run(  # noqa: S603 (the README's command)
+        ["make", "--no-print-directory", "manage", "ARGS=create_http_device admin live2"],  # noqa: S607
+        cwd=BASE_DIR,
+        env=running.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    device_token = re.search(r"Bearer ([\w.-]+)", created.stdout)[1]
+    widget = {"id": "box", "type": "device_status", "source": {"kind": "device", "device": "live2"}}
+    made = requests.post(
+        f"{base}/v1/users/admin/dashboards",
+        json={"dashboard": "live", "widgets": [widget]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert made.status_code in (200, 201), made.text
+    url = f"ws://127.0.0.1:{running.port}/v1/users/admin/dashboards/live/live"
+    headers = {"Cookie": f"sessionid={console.cookies['sessionid']}", "Origin": base}
+    with connect(url, additional_headers=headers, open_timeout=10) as ws:
+        answer = requests.post(
+            f"{base}/v3/users/admin/devices/live2/callback/data",
+            json={"temperature": 20},
+            headers={"Authorization": f"Bearer {device_token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+        assert json.loads(ws.recv(timeout=5)) == {"widgets": ["box"]}, tail(running.log_path)
+
+
 def tail(path, lines=40):
     return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])

@@ -1,5 +1,6 @@
 """The ASGI application of the events process (``events`` in the Procfile, uvicorn): the live
-events' WebSocket (``thinger_http.events_socket``), and the whole of the site over HTTP as well,
+events' WebSocket (``thinger_http.events_socket``) and a dashboard page's (``dashboards.live``),
+and the whole of the site over HTTP as well,
 so that this one server can stand in for the web process (the web process, gunicorn, is the
 faster one for devices' calls, and forwards WebSocket upgrades here).
 
@@ -24,6 +25,7 @@ from django.urls import re_path  # noqa: E402
 
 from core.event_bus import listen_datagrams  # noqa: E402
 from core.identifiers import IDENTIFIER_PATTERN  # noqa: E402
+from dashboards.live import DashboardLiveConsumer  # noqa: E402
 from thinger_http.events_socket import EventsConsumer  # noqa: E402
 from thinger_http.log import mask_handlers  # noqa: E402
 
@@ -33,13 +35,24 @@ for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
     mask_handlers(logging.getLogger(name))
 
 EVENTS_PATH = rf"^v1/users/(?P<user>{IDENTIFIER_PATTERN})/events$"
+DASHBOARD_LIVE_PATH = (
+    rf"^v1/users/(?P<user>{IDENTIFIER_PATTERN})"
+    rf"/dashboards/(?P<dashboard>{IDENTIFIER_PATTERN})/live$"
+)
+SHARED_LIVE_PATH = r"^shared/dashboards/(?P<token>[^/]+)/live$"
 
 router = ProtocolTypeRouter(
     {
         "http": django_application,
         # The session (console pages) as well as tokens (thinger_http.events_socket).
         "websocket": SessionMiddlewareStack(
-            URLRouter([re_path(EVENTS_PATH, EventsConsumer.as_asgi())])
+            URLRouter(
+                [
+                    re_path(EVENTS_PATH, EventsConsumer.as_asgi()),
+                    re_path(DASHBOARD_LIVE_PATH, DashboardLiveConsumer.as_asgi()),
+                    re_path(SHARED_LIVE_PATH, DashboardLiveConsumer.as_asgi()),
+                ]
+            )
         ),
     }
 )

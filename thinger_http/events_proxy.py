@@ -6,7 +6,7 @@ HTTP only, hands the connection to the events process (``EVENTS_HOST``:``EVENTS_
 Under gevent workers only (the default): each relayed socket is a greenlet of the web process.
 With other workers, or when the events process is down, the upgrade is answered 503 and a JSON
 error. A reverse proxy in front (nginx) can route ``/v1/users/*/events`` to the events process
-itself instead.
+itself instead, and ``/v1/users/*/dashboards/*/live`` and ``/shared/dashboards/*/live`` as well.
 """
 
 import contextlib
@@ -18,7 +18,11 @@ from django.conf import settings
 
 from core.identifiers import IDENTIFIER_PATTERN
 
-_PATH = re.compile(rf"/v1/users/{IDENTIFIER_PATTERN}/events")
+# The live events' socket, and a dashboard page's (dashboards.live), its own or its link's.
+_PATH = re.compile(
+    rf"/v1/users/{IDENTIFIER_PATTERN}/(events|dashboards/{IDENTIFIER_PATTERN}/live)"
+    r"|/shared/dashboards/[^/]+/live"
+)
 CONNECT_TIMEOUT_SECONDS = 3
 CHUNK = 65536
 

@@ -16,16 +16,16 @@ socket (code 1007) with the reason. Each matching event is sent as one JSON obje
 import asyncio
 import json
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import regex
-from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.auth import FULL, authenticate_bearer
 from core.events import PERMISSION, group
+from core.sockets import console_session_user, refuse_handshake
 
 logger = logging.getLogger(__name__)
 
@@ -124,33 +124,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def console_session(self):
-        """The console's logged-in user (full rights), for pages of this site only: the
-        browser sends the session cookie to any site's WebSocket, so the Origin must be this
-        host (as CSRF protection requires of the console's forms)."""
-        headers = dict(self.scope.get("headers", []))
-        origin = urlsplit(headers.get(b"origin", b"").decode("latin-1")).netloc
-        if not origin or origin != headers.get(b"host", b"").decode("latin-1"):
-            return None
-        user = await get_user(self.scope)
-        return (user, FULL) if user.is_authenticated and user.is_active else None
+        """The console's logged-in user, with full rights (``core.sockets``)."""
+        user = await console_session_user(self.scope)
+        return None if user is None else (user, FULL)
 
     async def refuse(self, status, message):
-        """Answer the handshake with ``status`` and the API's error body, where the server
-        can (uvicorn can); else a plain refusal (403)."""
-        if "websocket.http.response" not in self.scope.get("extensions", {}):
-            return await self.close()
-        body = json.dumps({"error": {"message": message}}).encode()
-        await self.base_send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await self.base_send({"type": "websocket.http.response.body", "body": body})
+        return await refuse_handshake(self, status, message)
 
     async def disconnect(self, code):
         if self.counted:

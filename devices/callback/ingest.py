@@ -14,6 +14,7 @@ from functools import cache, cached_property
 from django.db import connection
 from django.utils import timezone
 
+from buckets.events import RECORDS_WRITE
 from core.db import json_dumps
 from core.events import publish
 from devices.callback import portable, postgresql
@@ -112,7 +113,8 @@ def callback_ingest(*, claims, username, identifier, body=None, query_ts=None, r
 
 
 def announce(call, written):
-    """The live events of a written call: the device connected, a property changed."""
+    """The live events of a written call: the device connected, a property changed, records
+    were stored."""
     events = []
     if written.came_online:
         events.append(
@@ -121,6 +123,16 @@ def announce(call, written):
     if written.set_property is not None:
         events.append(
             PROPERTY_UPDATE(call.identifier, ts=call.now_ms, property=written.set_property)
+        )
+    if written.wrote_bucket is not None:
+        records = call.records
+        events.append(
+            RECORDS_WRITE(
+                written.wrote_bucket,
+                ts=call.now_ms,
+                device=call.identifier,
+                records=len(records.explicit) + len(records.server),
+            )
         )
     publish(call.username, *events)
 

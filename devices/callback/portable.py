@@ -18,7 +18,7 @@ def write(call):
     reason = rules.refusal(device, call.generation)
     if reason is not None:
         return rules.Written(reason)
-    set_property = None
+    set_property = wrote_bucket = None
     if call.stores:
         records = call.records
         if device.write_bucket_id and (records.explicit or records.server):
@@ -29,6 +29,7 @@ def write(call):
                 server=records.server,
                 now_ms=call.now_ms,
             )
+            wrote_bucket = device.write_bucket_identifier
         if device.set_property_id:
             Property.objects.filter(pk=device.set_property_id).update(
                 value=call.payload, modified=call.at
@@ -50,7 +51,13 @@ def write(call):
     )
     came_online = _record_activity(device, call)
     _count(device, call, tx_bytes=0 if body is None else len(body.encode()))
-    return rules.Written(None, body, came_online=came_online, set_property=set_property)
+    return rules.Written(
+        None,
+        body,
+        came_online=came_online,
+        set_property=set_property,
+        wrote_bucket=wrote_bucket,
+    )
 
 
 def _record_activity(device, call):

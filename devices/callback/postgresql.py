@@ -1,5 +1,6 @@
 """The callback's writer on PostgreSQL: one round trip, to the database function
-``thinger_callback`` (``devices/migrations/0005_callback.sql``), committed on its own."""
+``thinger_callback`` (``devices/migrations/0009_callback_bucket_event.sql``), committed on its
+own."""
 
 from contextlib import nullcontext
 
@@ -12,7 +13,8 @@ from endpoints.services import endpoint_call_enqueue
 
 # The function's arguments, in its order: the SQL names them p_<name>.
 _CALL = (
-    "SELECT reason, body, call_id, came_online, set_property FROM thinger_callback("
+    "SELECT reason, body, call_id, came_online, set_property, wrote_bucket "
+    "FROM thinger_callback("
     "%s, %s, %s::bigint, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::bigint, "
     "%s::timestamptz, %s::bigint, %s::date, %s::inet, %s::integer, %s::integer)"
 )
@@ -47,7 +49,13 @@ def write(call):
     guard = transaction.atomic() if db.in_atomic_block else nullcontext()
     with guard, db.cursor() as cursor:
         cursor.execute(_CALL, params)
-        reason, body, call_id, came_online, set_property = cursor.fetchone()
+        reason, body, call_id, came_online, set_property, wrote_bucket = cursor.fetchone()
     if call_id is not None:
         transaction.on_commit(lambda: endpoint_call_enqueue(call_id=call_id))
-    return Written(reason, body, came_online=bool(came_online), set_property=set_property)
+    return Written(
+        reason,
+        body,
+        came_online=bool(came_online),
+        set_property=set_property,
+        wrote_bucket=wrote_bucket,
+    )

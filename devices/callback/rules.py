@@ -18,13 +18,15 @@ MISSING, ROTATED, DISABLED = "missing", "rotated", "disabled"
 @dataclass(frozen=True)
 class Written:
     """What a writer did with a call: why the device refused it (None: written), the answer's
-    body (None: an empty 200), whether the call connected the device, and the id of the
-    property it set (None: none); the last two become live events."""
+    body (None: an empty 200), whether the call connected the device, the id of the property it
+    set and that of the bucket it stored records in (None: none); the last three become live
+    events."""
 
     reason: str | None
     body: str | None = None
     came_online: bool = False
     set_property: str | None = None
+    wrote_bucket: str | None = None
 
 
 def refusal(device, generation):

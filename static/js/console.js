@@ -182,6 +182,9 @@
   // Charts: <canvas data-chart="name" data-chart-source="json-script-id">, drawn with Chart.js.
   var charts = {};
   window.consoleCharts = charts;
+  // For the pages that redraw parts of themselves (dashboard-live.js).
+  window.consoleDrawChart = function (canvas) { drawChart(canvas); };
+  window.consoleRefreshTimes = function (root) { refreshTimes(root); };
 
   var BYTE_UNITS = ["B", "KB", "MB", "GB", "TB"];
   function byteUnit(value) {

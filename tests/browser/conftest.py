@@ -45,8 +45,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def page(live_server, monkeypatch, request):
-    """A fresh headless Chromium page (clipboard allowed) on the live server.
+def site_url(request):
+    """The address of the site the browser opens: pytest-django's live server (HTTP only), or
+    with ``@pytest.mark.websockets`` the in-process uvicorn of tests/events_server.py, which
+    serves the whole site, its WebSockets (a dashboard's live socket) included."""
+    if request.node.get_closest_marker("websockets"):
+        return request.getfixturevalue("events_server").base_url
+    return request.getfixturevalue("live_server").url
+
+
+@pytest.fixture
+def page(site_url, monkeypatch, request):
+    """A fresh headless Chromium page (clipboard allowed) on the live server (``site_url``).
 
     Playwright's sync API runs an event loop in this thread while the browser is open, so the
     browser lives only as long as the test: the rest of the session's ORM calls see no loop.
@@ -67,10 +77,10 @@ def page(live_server, monkeypatch, request):
         zone = request.node.get_closest_marker("browser_timezone")
         context = browser.new_context(
             viewport=VIEWPORT,
-            base_url=live_server.url,
+            base_url=site_url,
             **({"timezone_id": zone.args[0]} if zone else {}),
         )
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site_url)
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         errors = []

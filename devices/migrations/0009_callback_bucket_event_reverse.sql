@@ -1,0 +1,2 @@
+DROP FUNCTION thinger_callback(text, text, bigint, boolean, jsonb, text, jsonb, jsonb, bigint,
+                               timestamptz, bigint, date, inet, integer, integer);
