@@ -72,19 +72,24 @@ def bucket_aggregate(
     max_ts=None,
     sort="desc",
     device=None,
+    fields=None,
 ):
     """The aggregates of ``bucket``'s records per interval of ``step_ms``: ``items`` intervals at
     most, newest first unless ``sort`` is ``asc``; ``min_ts``, ``max_ts`` (inclusive) and
-    ``device`` as in ``bucket_records``."""
+    ``device`` as in ``bucket_records``. ``fields``: only these dotted paths (``temperature``,
+    ``gps.lat``), as a chart of them needs; on PostgreSQL each is then read straight from the
+    record, with no sample and no walk of the others, which costs a fraction per record."""
     if agg_type not in AGG_TYPES:
         raise ValueError(f"agg_type must be one of {', '.join(AGG_TYPES)}")
     scope = _Scope(bucket.pk, step_ms, min_ts, max_ts, device)
     order = "ASC" if sort == "asc" else "DESC"
     limit = max(0, min(items, READ_MAX_ITEMS))
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and fields is not None:
+        partials = _postgresql_named(scope, agg_type, order, limit, fields)
+    elif connection.vendor == "postgresql":
         partials = _postgresql(scope, agg_type, order, limit)
     else:
-        partials = _sqlite(scope, agg_type, order, limit)
+        partials = _sqlite(scope, agg_type, order, limit, fields)
     bins = sorted(partials, reverse=order == "DESC")[:limit]
     return [{"ts": start, "val": _values(partials[start], agg_type)} for start in bins]
 
@@ -97,19 +102,30 @@ def chart_interval(span_ms):
     return _WEEK_MS
 
 
-def bucket_chart(*, bucket, min_ts, max_ts):
+def bucket_chart(*, bucket, min_ts, max_ts, fields=None, step_ms=None, agg_type="mean"):
     """What a chart of ``bucket``'s records from ``min_ts`` to ``max_ts`` (ms, inclusive) draws,
     oldest first, as the API answers it: ``(None, records)`` when the range holds
-    ``CHART_RECORDS`` records or fewer, else ``(interval in ms, means per interval)``."""
-    in_range = BucketRecord.objects.filter(bucket_id=bucket.pk, ts__gte=min_ts, ts__lte=max_ts)
-    if not in_range.order_by("ts")[CHART_RECORDS:].exists():
-        records = bucket_read(
-            bucket=bucket, items=CHART_RECORDS, min_ts=min_ts, max_ts=max_ts, sort="asc"
-        )
-        return None, records
-    step = chart_interval(max_ts - min_ts)
-    means = bucket_aggregate(bucket=bucket, step_ms=step, min_ts=min_ts, max_ts=max_ts, sort="asc")
-    return step, means
+    ``CHART_RECORDS`` records or fewer, else ``(interval in ms, means per interval)``, the
+    newest ``READ_MAX_ITEMS`` intervals at most. ``fields``: the paths it draws (the others are
+    not aggregated); ``step_ms`` and ``agg_type``: an aggregation of its own, whatever the
+    range holds."""
+    if step_ms is None:
+        in_range = BucketRecord.objects.filter(bucket_id=bucket.pk, ts__gte=min_ts, ts__lte=max_ts)
+        if not in_range.order_by("ts")[CHART_RECORDS:].exists():
+            records = bucket_read(
+                bucket=bucket, items=CHART_RECORDS, min_ts=min_ts, max_ts=max_ts, sort="asc"
+            )
+            return None, records
+        step_ms, agg_type = chart_interval(max_ts - min_ts), "mean"
+    rows = bucket_aggregate(
+        bucket=bucket,
+        step_ms=step_ms,
+        agg_type=agg_type,
+        min_ts=min_ts,
+        max_ts=max_ts,
+        fields=fields,
+    )
+    return step_ms, rows[::-1]
 
 
 class _Scope:
@@ -172,25 +188,31 @@ def _run(sql, params):
 
 # --- SQLite -----------------------------------------------------------------------------------
 
+# The dotted path of a json_tree row (``$.env."rel hum"`` is ``env.rel hum``).
+_SQLITE_PATH = "replace(substr(t.fullkey, 3), '\"', '')"
 
-def _sqlite(scope, agg_type, order, limit):
+
+def _sqlite(scope, agg_type, order, limit, fields):
+    named = ""
+    if fields is not None:
+        named = f"AND {_SQLITE_PATH} IN ({', '.join(['%s'] * len(fields))})" if fields else "AND 0"
     sql = f"""
         WITH records AS (
             SELECT {scope.start} AS bin, r.value AS v FROM {scope.table} r WHERE {scope.where}
         ), bins AS (
             SELECT DISTINCT bin FROM records ORDER BY bin {order} LIMIT {limit}
         ), fields AS (
-            SELECT records.bin, replace(substr(t.fullkey, 3), '"', '') AS path, t.value AS n
+            SELECT records.bin, {_SQLITE_PATH} AS path, t.value AS n
             FROM records JOIN bins ON bins.bin = records.bin, json_tree(records.v) t
             WHERE t.type IN ('integer', 'real') AND instr(t.fullkey, '[') = 0
-              AND abs(t.value) < 1e300
+              AND abs(t.value) < 1e300 {named}
         )
         SELECT bins.bin, f.path, COUNT(f.n), {_AGGREGATE[agg_type][0]}(f.n)
         FROM bins LEFT JOIN fields f ON f.bin = bins.bin
         GROUP BY bins.bin, f.path
     """  # noqa: S608 (names and numbers of this module; values are parameters)
     partials = {}
-    for row in _run(sql, scope.params):
+    for row in _run(sql, scope.params + list(fields or ())):
         _add(partials, agg_type, *row)
     return partials
 
@@ -323,4 +345,43 @@ def _postgresql(scope, agg_type, order, limit):
         """  # noqa: S608 (names and numbers of this module; values are parameters)
         for row in _run(sql, records_params + covered_params):
             _add(partials, agg_type, *row)
+    return partials
+
+
+def _postgresql_named(scope, agg_type, order, limit, fields):
+    """The aggregates of the named fields only, in one scan of the range: each field's text is
+    extracted once per record (``#>``, by its path), and read as a number as ``_number`` says.
+    A path part that is a number names a key of an object, never an element of an array (as
+    the walk finds fields): the value holding it must be an object."""
+    texts, params = [], []
+    for i, field in enumerate(fields):
+        path = field.split(".")
+        guards = []
+        for j, part in enumerate(path):
+            if part.isdigit():
+                guards.append("jsonb_typeof(r.value #> %s::text[]) = 'object'")
+                params.append(path[:j])
+        text = "(r.value #> %s::text[])::text"
+        if guards:
+            text = f"CASE WHEN {' AND '.join(guards)} THEN {text} END"
+        params.append(path)
+        texts.append(f", {text} AS t{i}")
+    function = _AGGREGATE[agg_type][0]
+    numbers = "".join(f", {_number(f'r.t{i}')} AS x{i}" for i in range(len(fields)))
+    aggregates = "".join(f", COUNT(x{i}), {function}(x{i})" for i in range(len(fields)))
+    sql = f"""
+        SELECT bin{aggregates} FROM (
+            SELECT r.bin{numbers} FROM (
+                SELECT {scope.start} AS bin{"".join(texts)}
+                FROM {scope.table} r WHERE {scope.where}
+                OFFSET 0
+            ) r
+            OFFSET 0
+        ) records GROUP BY bin ORDER BY bin {order} LIMIT {limit}
+    """  # noqa: S608 (names and numbers of this module; values are parameters)
+    partials = {}
+    for start, *values in _run(sql, params + scope.params):
+        _add(partials, agg_type, start, None, 0, None)
+        for i, path in enumerate(fields):
+            _add(partials, agg_type, start, path, *values[2 * i : 2 * i + 2])
     return partials

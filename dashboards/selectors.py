@@ -4,8 +4,8 @@ the console.
 ``dashboard_data`` reads every source of a dashboard in a bounded number of queries: one for its
 devices, one for their calls today, one for its properties, one for its buckets with each one's
 last record, whatever the number of widgets; then each chart or map reads its range (a chart:
-the records themselves when the range holds at most ``CHART_RECORDS``, else aggregates per
-interval computed in the database by ``buckets.aggregates``).
+the rule of ``buckets.aggregates.bucket_chart``: the records themselves when the range holds
+few enough, else aggregates per interval computed in the database).
 """
 
 import hashlib
@@ -13,31 +13,15 @@ import hashlib
 from django.db.models import F, JSONField, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from buckets.aggregates import bucket_aggregate
+from buckets.aggregates import bucket_chart
 from buckets.api import interval_ms
 from buckets.models import Bucket, BucketRecord
-from buckets.selectors import READ_MAX_ITEMS, bucket_records
+from buckets.selectors import bucket_records
 from core.times import to_ms
 from dashboards.models import Dashboard
 from dashboards.widgets import DEFAULT_RANGE, KINDS, references
 from devices.models import Device, DeviceDailyStats, Property
 
-# A chart draws at most this many records as they are; a range holding more is drawn as means
-# per interval, the shortest of CHART_INTERVALS making at most CHART_POINTS of them.
-CHART_RECORDS = READ_MAX_ITEMS
-CHART_POINTS = 800
-CHART_INTERVALS = (
-    60_000,
-    300_000,
-    900_000,
-    1_800_000,
-    3_600_000,
-    10_800_000,
-    21_600_000,
-    43_200_000,
-    86_400_000,
-    604_800_000,
-)
 # A map shows at most this many records of its range, the newest.
 MAP_POINTS = 500
 
@@ -130,14 +114,6 @@ def range_bounds(value, now_ms):
     return value["from"], now_ms if high is None else high
 
 
-def chart_interval(span_ms):
-    """The interval a chart of ``span_ms`` with no aggregation of its own draws means over."""
-    for step in CHART_INTERVALS:
-        if span_ms <= step * CHART_POINTS:
-            return step
-    return CHART_INTERVALS[-1]
-
-
 class _Sources:
     """Everything a dashboard's widgets name, read at once: devices (with their calls today and
     the property their callback answers with), properties, and buckets with their last
@@ -208,36 +184,29 @@ def _device_status(device, calls_today):
 
 def _chart(bucket, source, now_ms):
     """The series of a chart: ``{"from", "to", "interval", "aggregation", "series": [{"field",
-    "points": [[ts, value], ...]}]}``, oldest first; ``interval`` is None for raw records."""
+    "points": [[ts, value], ...]}]}``, oldest first; ``interval`` is None for raw records. What
+    it draws is the bucket chart's rule (``bucket_chart``), over the fields it names."""
     low, high = range_bounds(source.get("range"), now_ms)
     fields = source["fields"]
-    aggregation = source.get("aggregation")
     step, agg_type = None, None
+    aggregation = source.get("aggregation")
     if aggregation is not None:
         step, agg_type = interval_ms(aggregation["interval"]), aggregation.get("type", "mean")
-    else:
-        in_range = BucketRecord.objects.filter(bucket_id=bucket.pk, ts__gte=low, ts__lte=high)
-        if in_range.order_by("ts")[CHART_RECORDS:].exists():
-            step, agg_type = chart_interval(high - low), "mean"
+    step, rows = bucket_chart(
+        bucket=bucket, min_ts=low, max_ts=high, fields=fields, step_ms=step, agg_type=agg_type
+    )
+    if step is not None and agg_type is None:
+        agg_type = "mean"
     points = {name: [] for name in fields}
-    if step is None:
-        for ts, value, _ in bucket_records(
-            bucket=bucket, items=CHART_RECORDS, min_ts=low, max_ts=high, sort="asc"
-        ):
-            for name in fields:
+    for row in rows:
+        value = row["val"]
+        for name in fields:
+            if step is None:
                 number = _number(field_value(value, name))
-                if number is not None:
-                    points[name].append([ts, number])
-    else:
-        rows = bucket_aggregate(
-            bucket=bucket, step_ms=step, agg_type=agg_type, min_ts=low, max_ts=high, sort="desc"
-        )
-        for row in reversed(rows):
-            value = row["val"]
-            for name in fields:
+            else:
                 number = _number(value.get(name)) if isinstance(value, dict) else None
-                if number is not None:
-                    points[name].append([row["ts"], number])
+            if number is not None:
+                points[name].append([row["ts"], number])
     return {
         "from": low,
         "to": high,

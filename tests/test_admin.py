@@ -666,28 +666,72 @@ def test_access_tokens_are_managed_in_the_admin(admin_client):
     assert change.status_code == 200
 
 
-@pytest.mark.services
-def test_staff_delete_a_user_with_more_devices_than_a_statement_takes_parameters(admin_client):
-    """On PostgreSQL a statement takes at most 65,535 parameters: deleting the devices of a user
-    who has more lists their ids in batches, not in one query."""
+# A PostgreSQL statement takes at most 65,535 parameters. The deletes below run in batches of
+# DEVICES_PER_DELETE devices, made small here: that the largest statement's parameters follow the
+# batch, not the number of devices, is what keeps 66,000 devices (and any number) under the limit.
+PARAMETERS_MAX = 65_535
+BATCH = 20
+DEVICES = 3 * BATCH + 7
+
+
+@pytest.fixture
+def largest_statement(monkeypatch):
+    """Devices deleted ``BATCH`` at a time; ``largest_statement["parameters"]`` is the most
+    parameters one of our statements ran with while ``with largest_statement["watch"]():`` is
+    open (the admin's log of the deletion is Django's insert, left out)."""
+    from contextlib import contextmanager
+
+    from devices import services as device_services
+
+    monkeypatch.setattr(device_services, "DEVICES_PER_DELETE", BATCH)
+    seen = {"parameters": 0}
+
+    def record(execute, sql, params, many, context):
+        if "django_admin_log" not in sql:  # Django's own log, a row per device deleted
+            seen["parameters"] = max(seen["parameters"], len(params or ()))
+        return execute(sql, params, many, context)
+
+    @contextmanager
+    def watch():
+        with connection.execute_wrapper(record):
+            yield
+
+    seen["watch"] = watch
+    return seen
+
+
+def test_the_delete_batch_keeps_each_statement_under_postgresqls_parameter_limit():
+    from devices.services import DEVICES_PER_DELETE
+
+    # A batch's ids, and the few other parameters of its statements.
+    assert DEVICES_PER_DELETE + 100 < PARAMETERS_MAX
+
+
+def test_staff_delete_a_user_with_more_devices_than_a_statement_takes_parameters(
+    admin_client, largest_statement
+):
+    """Deleting the devices of a user who has many lists their ids in batches, not in one
+    query: the largest statement holds a batch of ids, whatever the number of devices."""
     owner = UserFactory()
-    Device.objects.bulk_create(
-        (Device(owner=owner, identifier=f"d{i}") for i in range(66_000)), batch_size=5000
-    )
-    response = admin_client.post(
-        reverse("admin:auth_user_delete", args=[owner.pk]), {"post": "yes"}
-    )
+    Device.objects.bulk_create(Device(owner=owner, identifier=f"d{i}") for i in range(DEVICES))
+    with largest_statement["watch"]():
+        response = admin_client.post(
+            reverse("admin:auth_user_delete", args=[owner.pk]), {"post": "yes"}
+        )
     assert response.status_code == 302
     assert not Device.objects.filter(owner_id=owner.pk).exists()
     assert not type(owner).objects.filter(pk=owner.pk).exists()
+    assert BATCH <= largest_statement["parameters"] < BATCH + 10
 
 
-@pytest.mark.services
-def test_staff_delete_more_devices_at_once_than_a_statement_takes_parameters(admin_client):
+def test_staff_delete_more_devices_at_once_than_a_statement_takes_parameters(
+    admin_client, largest_statement, monkeypatch
+):
+    from devices.admin import DeviceAdmin
+
+    monkeypatch.setattr(DeviceAdmin, "LIST_DELETED_MAX", BATCH)
     owner = UserFactory()
-    Device.objects.bulk_create(
-        (Device(owner=owner, identifier=f"d{i}") for i in range(66_000)), batch_size=5000
-    )
+    Device.objects.bulk_create(Device(owner=owner, identifier=f"d{i}") for i in range(DEVICES))
     action = {
         "action": "delete_selected",
         "select_across": "1",
@@ -696,7 +740,10 @@ def test_staff_delete_more_devices_at_once_than_a_statement_takes_parameters(adm
     }
     confirmation = admin_client.post(_url(Device, "changelist"), action)
     assert confirmation.status_code == 200
-    assert "66000 devices" in confirmation.text  # counted, not listed
-    response = admin_client.post(_url(Device, "changelist"), {**action, "post": "yes"})
+    assert f"{DEVICES} devices" in confirmation.text  # counted, not listed
+    assert "d1</a>" not in confirmation.text
+    with largest_statement["watch"]():
+        response = admin_client.post(_url(Device, "changelist"), {**action, "post": "yes"})
     assert response.status_code == 302
     assert not Device.objects.exists()
+    assert BATCH <= largest_statement["parameters"] < BATCH + 10

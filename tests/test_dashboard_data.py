@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from buckets import aggregates
 from core.times import to_ms
-from dashboards import selectors, services
+from dashboards import services
 from dashboards.selectors import dashboard_data
 from tests.api_checks import assert_json_ok
 from tests.factories import (
@@ -184,8 +185,8 @@ def test_a_chart_with_an_aggregation_gets_it_from_the_database(alice, readings):
 def test_a_chart_of_more_records_than_it_draws_shows_means_per_interval(
     alice, readings, monkeypatch
 ):
-    monkeypatch.setattr(selectors, "CHART_RECORDS", 4)
-    monkeypatch.setattr(selectors, "CHART_POINTS", 2)
+    monkeypatch.setattr(aggregates, "CHART_RECORDS", 4)
+    monkeypatch.setattr(aggregates, "CHART_POINTS", 2)
 
     data = dashboard_data(board(alice, [chart()]))["widgets"]["c"]
 
