@@ -22,7 +22,12 @@ from tests.factories import (
     UserFactory,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# On the in-process uvicorn (websockets): the dashboard's page follows its changes live.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.websockets,
+    pytest.mark.django_db(transaction=True),
+]
 
 HEIGHTS = {390: 844, 1280: 900}
 SOURCE = {"kind": "property", "device": "sensor1", "property": "state"}
@@ -153,6 +158,7 @@ def test_a_dashboard_made_in_the_console_shows_the_propertys_value(page, width):
     expect(page.locator('[data-widget="fan"] [data-led]')).to_have_attribute("data-led", "on")
     expect(page.locator('[data-widget="status"]')).to_contain_text("Connected")
     page.wait_for_function("window.consoleCharts && window.consoleCharts['widget-history']")
+    expect(page.locator("[data-live-state]")).to_have_text("Live")
     assert_no_sideways_scroll(page, "dashboard")
     boxes = {
         ident: page.locator(f'[data-widget="{ident}"]').bounding_box()

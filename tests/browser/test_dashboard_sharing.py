@@ -1,7 +1,7 @@
 """A dashboard's read-only link in Chromium (issue 17, item 5): the owner makes it on the
 dashboard's Share page and copies it; logged out, the link shows the widgets with their values,
-the controls disabled and no way into the account. Screenshots ``dashboard-share-<width>.png``
-and ``dashboard-shared-<width>.png`` (in tests/screenshots/latest/, or tests/screenshots/ with
+the controls disabled and no way into the account, and follows the property's changes live.
+Screenshots ``dashboard-share-<width>.png`` and ``dashboard-shared-<width>.png`` (in tests/screenshots/latest/, or tests/screenshots/ with
 ``UPDATE_SCREENSHOTS=1``)."""
 
 import re
@@ -11,10 +11,17 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from dashboards import services
+from devices.models import Property
+from devices.services import property_merge
 from tests.browser.test_console_dashboards import HEIGHTS, LAYOUT, WIDGETS, seed
 from tests.browser.test_console_responsive import assert_no_sideways_scroll, log_in, save
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# On the in-process uvicorn (websockets): the link's page follows its changes live too.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.websockets,
+    pytest.mark.django_db(transaction=True),
+]
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -56,6 +63,14 @@ def test_the_shared_link_shows_the_dashboard_logged_out(page, width):
         boxes = [page.locator(f'[data-widget="{w}"]').bounding_box() for w in ("temp", "fan")]
         assert boxes[0]["x"] == boxes[1]["x"] and boxes[0]["y"] < boxes[1]["y"]
     save(page, "dashboard-shared", width)
+
+    # Live, logged out: the property's new value reaches the link's page without a reload.
+    expect(page.locator("[data-live-state]")).to_have_text("Live")
+    page.evaluate("window.notReloaded = true")
+    state = Property.objects.get(device__identifier="sensor1", identifier="state")
+    property_merge(prop=state, value={"temperature": 19.25})
+    expect(page.locator('[data-widget="temp"] [data-value]')).to_have_text("19.2")
+    assert page.evaluate("window.notReloaded") is True
 
     board.refresh_from_db()
     services.dashboard_unshare(dashboard=board)
