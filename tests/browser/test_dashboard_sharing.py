@@ -1,8 +1,8 @@
 """A dashboard's read-only link in Chromium (issue 17, item 5): the owner makes it on the
 dashboard's Share page and copies it; logged out, the link shows the widgets with their values,
 the controls disabled and no way into the account, and follows the property's changes live.
-Screenshots ``dashboard-share-<width>.png`` and ``dashboard-shared-<width>.png`` (in tests/screenshots/latest/, or tests/screenshots/ with
-``UPDATE_SCREENSHOTS=1``)."""
+Screenshots ``dashboard-share-<width>.png`` and ``dashboard-shared-<width>.png`` (in
+tests/screenshots/latest/, or tests/screenshots/ with ``UPDATE_SCREENSHOTS=1``)."""
 
 import re
 
