@@ -65,14 +65,26 @@ def _page(dashboard, widget_id=None):
     return f"{page}#tile-{widget_id}" if widget_id else page
 
 
-def _save(request, dashboard, form, widgets, index):
-    """Save ``widgets`` (``index``: the form's widget among them); the errors onto the form."""
+def _save(dashboard, form, place):
+    """Put the form's widget in the dashboard's list as stored now: ``place(widgets)`` gives
+    ``(widgets, index of the form's widget)``. The saved widget, or None with the errors on the
+    form."""
+    saved = {}
+
+    def change(widgets):
+        widgets, index = place(widgets)
+        saved.update(index=index, widget=widgets[index])
+        return widgets
+
     try:
-        services.dashboard_update(dashboard=dashboard, widgets=widgets)
+        services.dashboard_widgets_change(dashboard=dashboard, change=change)
     except ValidationError as exc:
-        form.add_errors(exc.message_dict, index)
-        return False
-    return True
+        if "index" in saved:
+            form.add_errors(exc.message_dict, saved["index"])
+        else:
+            form.add_error(None, exc)
+        return None
+    return saved["widget"]
 
 
 def _render_form(request, dashboard, form, widget=None, status=200):
@@ -106,9 +118,12 @@ def widget_add(request, dashboard):
         return render(request, "console/dashboards/widget_kinds.html", context)
     form = _form(request, kind)
     if request.method == "POST" and form.is_valid():
-        widget = form.widget(_new_id(dashboard.widgets, kind.type))
-        widgets = [*dashboard.widgets, widget]
-        if _save(request, dashboard, form, widgets, len(widgets) - 1):
+
+        def place(widgets):
+            return [*widgets, form.widget(_new_id(widgets, kind.type))], len(widgets)
+
+        widget = _save(dashboard, form, place)
+        if widget is not None:
             messages.success(request, f"Widget {widget['id']} added.")
             return redirect(_page(dashboard, widget["id"]))
     return _render_form(request, dashboard, form, status=400 if form.is_bound else 200)
@@ -122,10 +137,15 @@ def widget_edit(request, dashboard, widget):
         raise Http404("This dashboard has no such widget.")
     form = _form(request, KINDS[found["type"]], initial=initial_for(found))
     if request.method == "POST" and form.is_valid():
-        index = dashboard.widgets.index(found)
-        changed = form.widget(found["id"])
-        widgets = [*dashboard.widgets[:index], changed, *dashboard.widgets[index + 1 :]]
-        if _save(request, dashboard, form, widgets, index):
+
+        def place(widgets):
+            stored = widget_by_id(widgets, found["id"])
+            if stored is None:
+                raise ValidationError("This widget was removed meanwhile: add it again.")
+            index = widgets.index(stored)
+            return [*widgets[:index], form.widget(found["id"]), *widgets[index + 1 :]], index
+
+        if _save(dashboard, form, place) is not None:
             messages.success(request, f"Widget {found['id']} saved.")
             return redirect(_page(dashboard, found["id"]))
     return _render_form(request, dashboard, form, found, status=400 if form.is_bound else 200)
@@ -138,9 +158,11 @@ def widget_remove(request, dashboard, widget):
     found = widget_by_id(dashboard.widgets, widget)
     if found is None:
         raise Http404("This dashboard has no such widget.")
-    widgets = [one for one in dashboard.widgets if one is not found]
     try:
-        services.dashboard_update(dashboard=dashboard, widgets=widgets)
+        services.dashboard_widgets_change(
+            dashboard=dashboard,
+            change=lambda widgets: [one for one in widgets if one.get("id") != widget],
+        )
     except ValidationError as exc:
         messages.error(request, "The widget stays: " + " ".join(exc.messages))
         edit = reverse("console-dashboard-widget-edit", args=[dashboard.identifier, widget])

@@ -169,6 +169,17 @@ def dashboard_update(*, dashboard, **fields):
 
 
 @transaction.atomic
+def dashboard_widgets_change(*, dashboard, change):
+    """Change a dashboard's widget list to what ``change(widgets)`` returns, given the list as
+    stored now, with the row locked: two changes at once (two tabs adding a widget) both land,
+    neither made on a list read before the other saved. ``change`` may raise ValidationError
+    (the widget it edits was removed meanwhile); then, as on any error, nothing is saved."""
+    stored = Dashboard.objects.select_for_update().only("widgets", "layout").get(pk=dashboard.pk)
+    dashboard.widgets, dashboard.layout = stored.widgets, stored.layout
+    return dashboard_update(dashboard=dashboard, widgets=change(list(stored.widgets)))
+
+
+@transaction.atomic
 def dashboard_delete(*, dashboard):
     dashboard.delete()
 

@@ -531,3 +531,50 @@ def test_the_json_edit_page_points_to_the_forms(console, board):
 
     assert "Advanced: its widgets and their places, as JSON." in page
     assert 'href="/dashboards/greenhouse/widgets/new"' in page
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_widgets_added_from_two_tabs_at_once_all_land(alice):
+    """Each add reads the widget list as stored, with the row locked: none is lost to another
+    add made at the same moment (PostgreSQL: two requests in two threads, ten rounds)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connection
+    from django.test import Client
+
+    DashboardFactory(owner=alice, identifier="greenhouse")
+    rounds, tabs = 10, 2
+    barrier = Barrier(tabs)
+
+    def tab(number):
+        client = Client()
+        client.force_login(alice)
+        answers = []
+        try:
+            for turn in range(rounds):
+                barrier.wait(timeout=30)
+                answers.append(
+                    add(
+                        client,
+                        "value",
+                        title=f"tab {number} turn {turn}",
+                        source_kind="property",
+                        device="sensor1",
+                        property="state",
+                    ).status_code
+                )
+        finally:
+            connection.close()
+        return answers
+
+    with ThreadPoolExecutor(max_workers=tabs) as pool:
+        statuses = [status for answers in pool.map(tab, range(tabs)) for status in answers]
+
+    assert statuses == [302] * (rounds * tabs)
+    widgets = Dashboard.objects.get(identifier="greenhouse").widgets
+    assert sorted(widget["title"] for widget in widgets) == sorted(
+        f"tab {number} turn {turn}" for number in range(tabs) for turn in range(rounds)
+    )
+    assert len({widget["id"] for widget in widgets}) == rounds * tabs
