@@ -444,6 +444,7 @@ def _summarized(bucket_id, step_ms, span, agg_type, order, limit, fields):
             named += f" OR s.path IN ({', '.join(['%s'] * len(fields))})"
             named_params = list(fields)
         named += ")"
+    # The intervals kept are consecutive: the summaries between the first and the last of them.
     sql = f"""
         WITH bins AS (
             SELECT DISTINCT {start} AS bin FROM {summary} s
@@ -453,12 +454,14 @@ def _summarized(bucket_id, step_ms, span, agg_type, order, limit, fields):
                 WHERE m.bucket_id = %s AND m.since <= %s AND m.until >= %s
               )
             ORDER BY bin {order} LIMIT {limit}
+        ), edges AS (
+            SELECT MIN(bin) AS low, MAX(bin) + {step_ms} AS high FROM bins
         )
-        SELECT bins.bin, s.path, CAST(SUM(s.numbers) AS BIGINT), {_SUMMARY[agg_type]}
-        FROM bins JOIN {summary} s
-          ON s.bucket_id = %s AND s.slot >= bins.bin AND s.slot < bins.bin + {step_ms}
-         AND s.slot >= %s AND s.slot < %s {named}
-        GROUP BY bins.bin, s.path
+        SELECT {start} AS bin, s.path, CAST(SUM(s.numbers) AS BIGINT), {_SUMMARY[agg_type]}
+        FROM edges, {summary} s
+        WHERE s.bucket_id = %s AND s.slot >= %s AND s.slot < %s
+          AND s.slot >= edges.low AND s.slot < edges.high {named}
+        GROUP BY 1, s.path
     """  # noqa: S608 (names and numbers of this module; values are parameters)
     params = [bucket_id, low, high, bucket_id, low, high, bucket_id, low, high, *named_params]
     rows = _run(sql, params)

@@ -195,3 +195,35 @@ def test_the_beat_task_summarizes(bucket, settings):
 
     assert bucket_summaries_update.apply().get() == 60
     assert BucketSummary.objects.filter(bucket=bucket, path="t").count() >= 12
+
+
+def test_a_dashboard_shows_the_same_charts_with_summaries(bucket):
+    from dashboards.selectors import dashboard_data
+    from dashboards.services import dashboard_create
+
+    now = T + 30 * DAY + 12_345
+    rng = random.Random(7)
+    write(bucket, {now - i * 97_000: {"t": rng.randrange(400) / 4} for i in range(30 * 900)})
+    source = {"kind": "bucket", "bucket": bucket.identifier, "fields": ["t"]}
+    widgets = [
+        {"id": "day", "type": "chart", "source": {**source, "range": {"last": "1d"}}},
+        {
+            "id": "week",
+            "type": "chart",
+            "source": {
+                **source,
+                "range": {"last": "1w"},
+                "aggregation": {"interval": "1h", "type": "max"},
+            },
+        },
+        {"id": "month", "type": "chart", "source": {**source, "range": {"last": "30d"}}},
+    ]
+    board = dashboard_create(owner=bucket.owner, identifier="board", widgets=widgets, layout={})
+    before = dashboard_data(board, now_ms=now)
+    summarize()
+
+    with CaptureQueriesContext(connection) as queries:
+        after = dashboard_data(board, now_ms=now)
+
+    assert after == before
+    assert len(summary_queries(queries)) == 2  # the day's 900 records are drawn as they are
