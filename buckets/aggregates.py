@@ -15,6 +15,11 @@ comes back is one row per interval (and field), never the records.
   and the aggregate asked for (a sum, minimum or maximum), merged here.
 - SQLite: ``json_tree`` walks each record.
 
+An interval that is a multiple of ``buckets.summaries.SLOT_MS`` (5 minutes) over a range holding
+an hour or more of summarized slots reads the summaries of those slots (a row per slot and
+field: count, sum, minimum, maximum) and the records of the rest of the range, the edges and
+the newest slots; what they give is what the records alone give.
+
 What a record costs on PostgreSQL is the jsonb functions called on it (each unpacks its
 argument anew): each field is extracted once, as its text, which tells its type and gives its
 number; the shape check reads those texts, and the aggregates are only those ``agg_type`` needs.
