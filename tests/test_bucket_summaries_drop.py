@@ -2,9 +2,10 @@
 in the writer's transaction; the next runs summarize those slots again."""
 
 import json
+import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from buckets.models import BucketSummary, BucketSummaryMark
 from buckets.services import bucket_clear, bucket_enforce_retention, bucket_write
 from core.times import to_ms
 from tests.factories import BucketFactory, DeviceFactory, callback_configure
-from tests.test_bucket_summaries import CUTOFF, DAY, HOUR, SLOT, T, summarize, write
+from tests.test_bucket_summaries import CUTOFF, DAY, HOUR, LATER, SLOT, T, summarize, write
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +123,42 @@ def test_a_device_sending_an_old_time_of_its_own_drops_them_and_a_fresh_one_does
         bucket_aggregate(bucket=bucket, step_ms=HOUR, agg_type="sum", min_ts=T, max_ts=T + DAY)
         == hours
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_skips_a_bucket_whose_writer_of_old_records_has_not_committed():
+    """The writer holds the mark from its first old record to its commit: a run meanwhile
+    leaves the bucket alone (SKIP LOCKED), and the next one summarizes it with the record."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time")
+    bucket = BucketFactory()
+    write(bucket, {T + i * 60_000: {"t": 1} for i in range(120)})
+    summarize()
+    writing, release, errors = threading.Event(), threading.Event(), []
+
+    def writer():
+        try:
+            with transaction.atomic():
+                bucket_write(bucket=bucket, values=[{"ts": T + 30 * 60_000 + 1, "t": 50}])
+                writing.set()
+                release.wait(30)
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert writing.wait(30)
+    try:
+        assert summaries.bucket_summaries_update(now_ms=LATER) == 0
+    finally:
+        release.set()
+        thread.join()
+
+    assert not errors
+    assert summaries.bucket_summaries_update(now_ms=LATER) == 91  # from the record's slot on
+    assert bucket_aggregate(bucket=bucket, step_ms=HOUR, agg_type="sum", sort="asc") == [
+        {"ts": T, "val": {"t": 60 + 50}},
+        {"ts": T + HOUR, "val": {"t": 60}},
+    ]
