@@ -126,6 +126,18 @@ class BucketExport(models.Model):
         return self.file
 
 
+class SummaryNumberField(models.FloatField):
+    """A float (double precision) on PostgreSQL, which reads every number of a record as one. On
+    SQLite a column of no type, which keeps an integer an integer: SQLite sums and compares the
+    records' integers as integers, and so must their summaries (a REAL column would round those
+    beyond 2**53)."""
+
+    def db_type(self, connection):
+        if connection.vendor == "sqlite":
+            return ""
+        return super().db_type(connection)
+
+
 class BucketSummary(models.Model):
     """What a bucket's records of one slot (``buckets.summaries.SLOT_MS`` from ``slot``, ms) hold,
     so that a chart of a long range reads a row per slot and field, not every record: per
@@ -140,9 +152,9 @@ class BucketSummary(models.Model):
     slot = models.BigIntegerField()
     path = models.TextField(null=True)  # noqa: DJ001 (None: the slot's row, "" a bare number)
     numbers = models.BigIntegerField()
-    total = models.FloatField(null=True)
-    least = models.FloatField(null=True)
-    greatest = models.FloatField(null=True)
+    total = SummaryNumberField(null=True)
+    least = SummaryNumberField(null=True)
+    greatest = SummaryNumberField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["bucket", "slot"], name="bucket_summary_slot")]

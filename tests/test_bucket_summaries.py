@@ -115,6 +115,19 @@ def test_summaries_give_the_figures_of_the_records(bucket, agg_type):
     assert asc == raw[0][::-1][:7]
 
 
+@pytest.mark.parametrize("agg_type", ["min", "max", "count"])
+def test_integers_beyond_a_double_keep_their_figures(bucket, agg_type):
+    """SQLite compares the records' integers as integers, PostgreSQL reads them as doubles: the
+    summaries keep what each does (their sums are the database's own rounding either way)."""
+    write(bucket, {T + i * 60_000: {"id": 2**55 + 2 * i + 1} for i in range(300)})
+    raw = bucket_aggregate(bucket=bucket, step_ms=HOUR, agg_type=agg_type)
+    summarize()
+
+    assert bucket_aggregate(bucket=bucket, step_ms=HOUR, agg_type=agg_type) == raw
+    if connection.vendor == "sqlite" and agg_type == "max":
+        assert raw[0]["val"]["id"] == 2**55 + 599
+
+
 def test_a_month_chart_reads_a_row_per_slot_not_the_records(bucket):
     write(bucket, {T + i * SLOT + 1_000: {"t": i % 50} for i in range(30 * 24 * 12)})
     before = bucket_chart(bucket=bucket, min_ts=T, max_ts=T + 30 * DAY - 1, fields=["t"])
