@@ -21,9 +21,10 @@ Each bucket's mark (``BucketSummaryMark``) says which slots are summarized: ``[s
 A read never writes: slots not summarized yet are read from the records.
 """
 
+import contextlib
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
@@ -53,17 +54,20 @@ def bucket_summaries_update(*, now_ms=None, records=RECORDS_PER_RUN):
     were summarized (0: nothing is left to do). A bucket another run holds is skipped."""
     now_ms = to_ms(timezone.now()) if now_ms is None else now_ms
     cutoff = slot_floor(now_ms - GRACE_MS)
-    _create_marks(now_ms)
+    _create_marks()
     done = 0
     candidates = BucketSummaryMark.objects.filter(until__lt=cutoff).values_list("pk", flat=True)
     for bucket_id in list(candidates):
         if done >= records:
             break
-        done += _summarize_bucket(bucket_id, cutoff, now_ms, records - done)
+        try:
+            done += _summarize_bucket(bucket_id, cutoff, now_ms, records - done)
+        except IntegrityError:
+            continue  # the bucket was deleted meanwhile: its summaries would name no bucket
     return done
 
 
-def _create_marks(now_ms):
+def _create_marks():
     """A mark for each bucket holding records that has none, starting at its oldest record's
     slot. A run summarizes a mark only once it is ``GRACE_MS`` old: a writer of past records
     that started before the mark existed has committed by then."""
@@ -75,7 +79,9 @@ def _create_marks(now_ms):
         BucketSummaryMark(bucket_id=pk, since=slot_floor(ts), until=slot_floor(ts))
         for pk, ts in missing.filter(first_ts__isnull=False).values_list("pk", "first_ts")
     ]
-    BucketSummaryMark.objects.bulk_create(marks, ignore_conflicts=True)
+    # A bucket deleted meanwhile fails them all: the next run makes the others' marks.
+    with contextlib.suppress(IntegrityError), transaction.atomic():
+        BucketSummaryMark.objects.bulk_create(marks, ignore_conflicts=True)
 
 
 def _summarize_bucket(bucket_id, cutoff, now_ms, records):
