@@ -1,7 +1,7 @@
 """Benchmark of a dashboard's load: 12 widgets over a bucket of a million records, under 1 s.
 
     .venv/bin/python bench/dashboard.py [--records 1000000] [--days 30] [--repeat 5]
-                                        [--slow-ms 20] [--drop]
+                                        [--slow-ms 20] [--drop] [--raw]
 
 Builds, in its own database, a user with two devices and their properties, a bucket of
 ``--records`` records spread evenly over the last ``--days`` days up to now (JSON objects with
@@ -10,6 +10,10 @@ kept for the next run while its newest record is under an hour old), and a dashb
 widgets: five charts (the last hour raw, the last day, week and month as the chart rule draws
 them, two with an aggregation of their own), a value, gauge and map on the bucket, a donut, LED
 and switch on properties, and a device status.
+
+Then it summarizes the bucket as beat's task does (``buckets.summaries``: per 5-minute slot),
+calling the task until nothing is left, and prints how long that took; ``--raw`` drops the
+summaries instead, so that the charts read every record, as before summaries existed.
 
 It times, over real HTTP against the project under gunicorn (as ``bench/ingest.py`` starts it:
 its configuration file, ``DEBUG`` off), logged in by a session cookie:
@@ -202,6 +206,35 @@ def build(records, days):
     return owner, client, client.cookies["sessionid"].value
 
 
+def summarize(owner, *, raw):
+    """Summarize the bucket as beat's task does (``buckets.summaries``), and print how long it
+    took; ``raw``: drop its summaries instead, so that every chart reads the records."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from buckets.models import Bucket, BucketSummary
+    from buckets.summaries import GRACE_MS, bucket_summaries_update, summaries_drop
+    from core.times import to_ms
+
+    bucket = Bucket.objects.get(owner=owner, identifier=BUCKET)
+    if raw:
+        with transaction.atomic():
+            summaries_drop(bucket_id=bucket.pk, min_ts=None, max_ts=None)
+        print(f"  {BUCKET}: no summaries (--raw): the charts read the records")
+        return
+    started, runs, records = time.perf_counter(), 0, 0
+    records = bucket_summaries_update()  # the first run makes the bucket's mark
+    # The next runs as the task runs once that mark is GRACE_MS old.
+    now_ms = to_ms(timezone.now()) + GRACE_MS
+    while done := bucket_summaries_update(now_ms=now_ms):
+        runs, records = runs + 1, records + done
+    rows = BucketSummary.objects.filter(bucket=bucket).count()
+    print(
+        f"  {BUCKET}: summarized {records:,} records in {runs} runs of the task, "
+        f"{time.perf_counter() - started:.1f} s ({rows:,} summary rows in all)"
+    )
+
+
 def http_get(url, session):
     """Seconds one GET took, its body read; fails unless it answers 200."""
     request = urllib.request.Request(url, headers={"Cookie": f"sessionid={session}"})  # noqa: S310 (local)
@@ -273,6 +306,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--slow-ms", type=float, default=20, help="EXPLAIN the queries this slow")
     parser.add_argument("--drop", action="store_true", help="drop the bench database at the end")
+    parser.add_argument(
+        "--raw", action="store_true", help="no summaries: the charts read the records (before)"
+    )
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench/dashboard.py runs on PostgreSQL: set DATABASE_URL=postgres://...")
@@ -300,6 +336,7 @@ def run(args, var_dir):
 
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     owner, client, session = build(args.records, args.days)
+    summarize(owner, raw=args.raw)
     urls = {
         "console page": reverse("console-dashboard", args=[DASHBOARD]),
         "API data": reverse("api-dashboard-data", args=[owner.username, DASHBOARD]),

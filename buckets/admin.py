@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import ngettext
 
-from buckets.models import Bucket, BucketExport, BucketRecord
+from buckets.models import Bucket, BucketExport, BucketRecord, BucketSummary, BucketSummaryMark
 from buckets.services import bucket_clear, bucket_delete, bucket_export_delete
 from core.admin import OwnedAdmin, ReadOnlyAdmin, json_block, json_preview
 
@@ -194,6 +194,28 @@ class BucketRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="value")
     def value_pretty(self, obj):
         return json_block(obj.value)
+
+
+@admin.register(BucketSummary)
+class BucketSummaryAdmin(ReadOnlyAdmin):
+    """Summaries per slot (buckets.summaries), written by beat's task; staff look, never edit."""
+
+    list_display = ["bucket", "slot", "path", "numbers", "total", "least", "greatest"]
+    list_filter = [BucketFilter]
+    list_select_related = ["bucket__owner"]
+    raw_id_fields = ["bucket"]
+    ordering = ["-bucket_id", "-slot"]
+    show_full_result_count = False
+
+
+@admin.register(BucketSummaryMark)
+class BucketSummaryMarkAdmin(ReadOnlyAdmin):
+    """Which slots of each bucket are summarized: ``since`` to ``until`` (ms)."""
+
+    list_display = ["bucket", "since", "until", "created"]
+    list_select_related = ["bucket__owner"]
+    search_fields = ["=bucket__identifier", "=bucket__owner__username"]
+    raw_id_fields = ["bucket"]
 
 
 @admin.register(BucketExport)

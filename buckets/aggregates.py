@@ -15,6 +15,11 @@ comes back is one row per interval (and field), never the records.
   and the aggregate asked for (a sum, minimum or maximum), merged here.
 - SQLite: ``json_tree`` walks each record.
 
+An interval that is a multiple of ``buckets.summaries.SLOT_MS`` (5 minutes) over a range holding
+an hour or more of summarized slots reads the summaries of those slots (a row per slot and
+field: count, sum, minimum, maximum) and the records of the rest of the range, the edges and
+the newest slots; what they give is what the records alone give.
+
 What a record costs on PostgreSQL is the jsonb functions called on it (each unpacks its
 argument anew): each field is extracted once, as its text, which tells its type and gives its
 number; the shape check reads those texts, and the aggregates are only those ``agg_type`` needs.
@@ -24,7 +29,8 @@ import operator
 
 from django.db import connection
 
-from buckets.models import BucketRecord
+from buckets import summaries
+from buckets.models import BucketRecord, BucketSummary, BucketSummaryMark
 from buckets.selectors import READ_MAX_ITEMS, bucket_read
 
 AGG_TYPES = ("mean", "min", "max", "sum", "count")
@@ -60,6 +66,9 @@ CHART_INTERVALS = {
 # the generic walk.
 SAMPLE = 100
 MAX_FIELDS = 200
+# A range whose whole summarized slots (buckets.summaries) span this much or more reads them
+# instead of their records; a shorter one reads only records.
+MIN_SUMMARIZED_MS = 3_600_000
 
 
 def bucket_aggregate(
@@ -81,17 +90,41 @@ def bucket_aggregate(
     record, with no sample and no walk of the others, which costs a fraction per record."""
     if agg_type not in AGG_TYPES:
         raise ValueError(f"agg_type must be one of {', '.join(AGG_TYPES)}")
-    scope = _Scope(bucket.pk, step_ms, min_ts, max_ts, device)
     order = "ASC" if sort == "asc" else "DESC"
     limit = max(0, min(items, READ_MAX_ITEMS))
-    if connection.vendor == "postgresql" and fields is not None:
-        partials = _postgresql_named(scope, agg_type, order, limit, fields)
-    elif connection.vendor == "postgresql":
-        partials = _postgresql(scope, agg_type, order, limit)
+    span = None
+    short = None not in (min_ts, max_ts) and max_ts - min_ts < MIN_SUMMARIZED_MS
+    if step_ms % summaries.SLOT_MS == 0 and device is None and not short:
+        span = summaries.summarized_span(bucket.pk, min_ts, None if max_ts is None else max_ts + 1)
+    partials = None
+    if span is not None and span[1] - span[0] >= MIN_SUMMARIZED_MS:
+        # The summaries of the span's slots, and the records on each side of it.
+        partials = _summarized(bucket.pk, step_ms, span, agg_type, order, limit, fields)
+    if partials is None:
+        scope = _Scope(bucket.pk, step_ms, min_ts, max_ts, device)
+        partials = _records_partials(scope, agg_type, order, limit, fields)
     else:
-        partials = _sqlite(scope, agg_type, order, limit, fields)
+        for low, high in ((min_ts, span[0] - 1), (span[1], max_ts)):
+            if low is None or high is None or low <= high:
+                scope = _Scope(bucket.pk, step_ms, low, high, None)
+                for start, found in _records_partials(
+                    scope, agg_type, order, limit, fields
+                ).items():
+                    _add(partials, agg_type, start, None, 0, None)
+                    for path, (count, value) in found.items():
+                        _add(partials, agg_type, start, path, count, value)
     bins = sorted(partials, reverse=order == "DESC")[:limit]
     return [{"ts": start, "val": _values(partials[start], agg_type)} for start in bins]
+
+
+def _records_partials(scope, agg_type, order, limit, fields):
+    """The aggregates of the records of ``scope`` (per interval, the ``limit`` first in
+    ``order``), as ``_add`` merges them."""
+    if connection.vendor == "postgresql" and fields is not None:
+        return _postgresql_named(scope, agg_type, order, limit, fields)
+    if connection.vendor == "postgresql":
+        return _postgresql(scope, agg_type, order, limit)
+    return _sqlite(scope, agg_type, order, limit, fields)
 
 
 def chart_interval(span_ms):
@@ -385,3 +418,104 @@ def _postgresql_named(scope, agg_type, order, limit, fields):
         for i, path in enumerate(fields):
             _add(partials, agg_type, start, path, *values[2 * i : 2 * i + 2])
     return partials
+
+
+# --- Summaries (buckets.summaries) ------------------------------------------------------------
+
+# What each agg_type reads of a summary row: its column, and how its slots compose.
+_SUMMARY = {
+    "mean": "SUM(s.total)",
+    "sum": "SUM(s.total)",
+    "min": "MIN(s.least)",
+    "max": "MAX(s.greatest)",
+    "count": "CAST(SUM(s.numbers) AS BIGINT)",
+}
+
+
+def _summarized(bucket_id, step_ms, span, agg_type, order, limit, fields):
+    """The aggregates of the summaries of the slots of ``span`` (per interval, the ``limit``
+    first in ``order``), or None when there are none: then the records are read instead. One
+    statement, which checks that the mark still covers the span in the same snapshot (a writer
+    of past records may have dropped some since ``summarized_span`` read it)."""
+    low, high = span
+    origin = _WEEK_ORIGIN_MS if step_ms % _WEEK_MS == 0 else 0
+    start = f"(s.slot - ((s.slot - {origin}) %% {step_ms} + {step_ms}) %% {step_ms})"
+    summary = connection.ops.quote_name(BucketSummary._meta.db_table)
+    mark = connection.ops.quote_name(BucketSummaryMark._meta.db_table)
+    named, named_params = "", []
+    if fields is not None:
+        named = "AND (s.path IS NULL"
+        if fields:
+            named += f" OR s.path IN ({', '.join(['%s'] * len(fields))})"
+            named_params = list(fields)
+        named += ")"
+    # The intervals kept are consecutive: the summaries between the first and the last of them.
+    sql = f"""
+        WITH bins AS (
+            SELECT DISTINCT {start} AS bin FROM {summary} s
+            WHERE s.bucket_id = %s AND s.slot >= %s AND s.slot < %s AND s.path IS NULL
+              AND EXISTS (
+                SELECT 1 FROM {mark} m
+                WHERE m.bucket_id = %s AND m.since <= %s AND m.until >= %s
+              )
+            ORDER BY bin {order} LIMIT {limit}
+        ), edges AS (
+            SELECT MIN(bin) AS low, MAX(bin) + {step_ms} AS high FROM bins
+        )
+        SELECT {start} AS bin, s.path, CAST(SUM(s.numbers) AS BIGINT), {_SUMMARY[agg_type]}
+        FROM edges, {summary} s
+        WHERE s.bucket_id = %s AND s.slot >= %s AND s.slot < %s
+          AND s.slot >= edges.low AND s.slot < edges.high {named}
+        GROUP BY 1, s.path
+    """  # noqa: S608 (names and numbers of this module; values are parameters)
+    params = [bucket_id, low, high, bucket_id, low, high, bucket_id, low, high, *named_params]
+    rows = _run(sql, params)
+    if not rows:
+        return None
+    partials = {}
+    for start_ms, path, count, value in rows:
+        _add(partials, agg_type, start_ms, None, 0, None)
+        if path is not None:
+            _add(partials, agg_type, start_ms, path, count, value)
+    return partials
+
+
+def records_scope(bucket_id, step_ms, min_ts, max_ts):
+    """The records of ``bucket_id`` from ``min_ts`` to ``max_ts`` (ms, inclusive) per interval of
+    ``step_ms``, for ``numbers_sql``."""
+    return _Scope(bucket_id, step_ms, min_ts, max_ts, None)
+
+
+def numbers_sql(scope):
+    """A WITH clause of two tables over the records of ``scope``: ``records`` (``bin``, one row
+    per record) and ``numbers`` (``bin``, ``path``, ``n``: each field of each record, ``n`` its
+    number or NULL), found as the aggregates above find them (on PostgreSQL the generic walk);
+    its parameters are ``scope.params``."""
+    if connection.vendor == "postgresql":
+        return f"""
+            WITH RECURSIVE records AS (
+                SELECT {scope.start} AS bin, r.value FROM {scope.table} r WHERE {scope.where}
+            ), fields(bin, path, v) AS (
+                SELECT r.bin, '', r.value FROM records r
+                UNION ALL
+                SELECT f.bin, CASE WHEN f.path = '' THEN e.key ELSE f.path || '.' || e.key END,
+                       e.value
+                FROM fields f, jsonb_each(f.v) e WHERE jsonb_typeof(f.v) = 'object'
+            ), numbers AS (
+                SELECT bin, path, {_number("t")} AS n FROM (
+                    SELECT bin, path, v::text AS t FROM fields
+                    WHERE jsonb_typeof(v) = 'number'
+                    OFFSET 0
+                ) leaves
+            )
+        """  # noqa: S608 (names and numbers of this module; values are parameters)
+    return f"""
+        WITH records AS (
+            SELECT {scope.start} AS bin, r.value AS v FROM {scope.table} r WHERE {scope.where}
+        ), numbers AS (
+            SELECT records.bin, {_SQLITE_PATH} AS path, t.value AS n
+            FROM records, json_tree(records.v) t
+            WHERE t.type IN ('integer', 'real') AND instr(t.fullkey, '[') = 0
+              AND abs(t.value) < 1e300
+        )
+    """  # noqa: S608 (names and numbers of this module; values are parameters)

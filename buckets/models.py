@@ -124,3 +124,56 @@ class BucketExport(models.Model):
 
     def __str__(self):
         return self.file
+
+
+class SummaryNumberField(models.FloatField):
+    """A float (double precision) on PostgreSQL, which reads every number of a record as one. On
+    SQLite a column of no type, which keeps an integer an integer: SQLite sums and compares the
+    records' integers as integers, and so must their summaries (a REAL column would round those
+    beyond 2**53)."""
+
+    def db_type(self, connection):
+        if connection.vendor == "sqlite":
+            return ""
+        return super().db_type(connection)
+
+
+class BucketSummary(models.Model):
+    """What a bucket's records of one slot (``buckets.summaries.SLOT_MS`` from ``slot``, ms) hold,
+    so that a chart of a long range reads a row per slot and field, not every record: per
+    numeric field (``path`` as ``buckets.aggregates`` names it) how many numbers, their sum,
+    minimum and maximum; ``path`` None is the slot's own row, ``numbers`` its records. Written by
+    ``buckets.summaries``; only slots of ``[since, until)`` of the bucket's mark are kept."""
+
+    id = models.BigAutoField(primary_key=True)
+    bucket = models.ForeignKey(
+        Bucket, on_delete=models.CASCADE, related_name="summaries", db_index=False
+    )
+    slot = models.BigIntegerField()
+    path = models.TextField(null=True)  # noqa: DJ001 (None: the slot's row, "" a bare number)
+    numbers = models.BigIntegerField()
+    total = SummaryNumberField(null=True)
+    least = SummaryNumberField(null=True)
+    greatest = SummaryNumberField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket", "slot"], name="bucket_summary_slot")]
+
+    def __str__(self):
+        return f"{self.bucket_id}@{self.slot} {self.path}"
+
+
+class BucketSummaryMark(models.Model):
+    """The slots of a bucket that are summarized: ``since`` (inclusive) to ``until`` (exclusive),
+    ms on slot edges. Its row is locked while summaries of the bucket are written or dropped, so
+    that two workers, or a worker and a writer of past records, take turns."""
+
+    bucket = models.OneToOneField(
+        Bucket, on_delete=models.CASCADE, primary_key=True, related_name="summary_mark"
+    )
+    since = models.BigIntegerField()
+    until = models.BigIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.bucket_id}: {self.since} to {self.until}"

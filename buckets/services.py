@@ -16,6 +16,7 @@ from django.utils import timezone
 from buckets import exports
 from buckets.events import EXPORT_COMPLETED, RECORDS_WRITE
 from buckets.models import Bucket, BucketExport, BucketRecord
+from buckets.summaries import summaries_drop, summaries_drop_for_write
 from core.db import gone, insert_unique, json_dumps, lock_existing, save_changes, updatable
 from core.events import publish
 
@@ -47,7 +48,8 @@ def bucket_write_records(*, bucket_id, device=None, explicit, server, now_ms):
     On PostgreSQL this is the database function ``thinger_bucket_write``
     (``buckets/migrations/0005_bucket_clock.sql``), whose clock never waits for another writer's
     transaction; elsewhere (SQLite, one writer at a time) the same steps with the clock in the
-    bucket's row.
+    bucket's row. Either way, records given a time older than ``summaries.FRESH_MS`` first drop
+    the summaries they change.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -56,6 +58,7 @@ def bucket_write_records(*, bucket_id, device=None, explicit, server, now_ms):
                 [bucket_id, device, *records_json(explicit, server), now_ms],
             )
         return
+    summaries_drop_for_write(bucket_id=bucket_id, explicit=explicit, now_ms=now_ms)
     _insert_records(bucket_id, device, sorted(explicit.items()), replace=True)
     pending = list(server)
     while pending:
@@ -241,9 +244,12 @@ def _delete_range(bucket_id, min_ts, max_ts):
 
     Each chunk starts at the previous one's edge, so no query walks over the index entries of
     records already deleted (still there until vacuum, and all of them inside a transaction).
+    Each chunk's transaction drops the summaries the range changes (a run may have summarized
+    the records still there since the previous chunk).
     """
     chunk = RECORDS_PER_DELETE
     total = 0
+    bounds = {"min_ts": min_ts, "max_ts": max_ts}
     while True:
         rows = _records_in_range(bucket_id, min_ts, max_ts)
         edge = rows.order_by("ts").values_list("ts", flat=True)[chunk : chunk + 1]
@@ -252,6 +258,7 @@ def _delete_range(bucket_id, min_ts, max_ts):
         # No savepoint: inside a caller's transaction this adds no query, on its own it commits
         # each chunk.
         with transaction.atomic(savepoint=False):
+            summaries_drop(bucket_id=bucket_id, **bounds)
             total += doomed._raw_delete(doomed.db)
         if edge is None:
             return total

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from buckets import services
+from buckets import services, summaries
 
 
 @shared_task(name="buckets.tasks.bucket_export_run")
@@ -21,3 +21,9 @@ def bucket_enforce_retention():
 def bucket_exports_requeue():
     """Run by beat: exports no worker took (or whose worker died) are sent again."""
     return services.bucket_exports_requeue()
+
+
+@shared_task(name="buckets.tasks.bucket_summaries_update")
+def bucket_summaries_update():
+    """Run by beat every minute: summaries of the slots that ended since (buckets.summaries)."""
+    return summaries.bucket_summaries_update()

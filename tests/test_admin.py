@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 import endpoints.admin
-from buckets.models import Bucket, BucketExport, BucketRecord
+from buckets.models import Bucket, BucketExport, BucketRecord, BucketSummary, BucketSummaryMark
 from buckets.services import export_name, export_storage
 from dashboards.models import Dashboard
 from devices.models import (
@@ -83,6 +83,12 @@ MAKERS = {
     Bucket: lambda: BucketRecordFactory().bucket,
     BucketRecord: BucketRecordFactory,
     BucketExport: _make_bucket_export,
+    BucketSummary: lambda: BucketSummary.objects.create(
+        bucket=BucketFactory(), slot=1_700_000_100_000, path="t", numbers=2, total=3.5
+    ),
+    BucketSummaryMark: lambda: BucketSummaryMark.objects.create(
+        bucket=BucketFactory(), since=1_700_000_100_000, until=1_700_000_400_000
+    ),
     Endpoint: EndpointFactory,
     EndpointCall: lambda: EndpointCallFactory(
         status=EndpointCall.Status.FAILED, last_error="connection refused"

@@ -378,6 +378,11 @@ CELERY_BEAT_SCHEDULE["bucket-enforce-retention"] = {
     "task": "buckets.tasks.bucket_enforce_retention",
     "schedule": BUCKET_RETENTION_INTERVAL_SECONDS,
 }
+# Summaries of the records per slot, which charts of long ranges read (buckets.summaries).
+CELERY_BEAT_SCHEDULE["bucket-summaries-update"] = {
+    "task": "buckets.tasks.bucket_summaries_update",
+    "schedule": 60,
+}
 CELERY_BEAT_SCHEDULE["bucket-exports-requeue"] = {
     "task": "buckets.tasks.bucket_exports_requeue",
     "schedule": 300,
